@@ -1,0 +1,59 @@
+"""Settings, read once from ``SYMGRAPH_*`` environment variables and changeable at run time.
+
+>>> import symgraph as sg
+>>> sg.config.floatX in ("float32", "float64")
+True
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Iterator
+
+BACKENDS = ("numpy", "llvm", "cuda")
+
+
+def _default_cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return str(Path(base) / "symgraph")
+
+
+@dataclass
+class Config:
+    floatX: str = "float32"
+    backend: str = "numpy"
+    cache_dir: str = ""
+    num_threads: int = 0
+
+    def __setattr__(self, name: str, value) -> None:
+        if name == "floatX" and value not in ("float32", "float64"):
+            raise ValueError(f"config.floatX must be 'float32' or 'float64', got {value!r}")
+        if name == "backend" and value not in BACKENDS:
+            raise ValueError(f"config.backend must be one of {BACKENDS}, got {value!r}")
+        super().__setattr__(name, value)
+
+    @contextmanager
+    def change(self, **settings) -> Iterator["Config"]:
+        """Temporarily change settings: ``with sg.config.change(floatX="float64"): ...``."""
+        old = {k: getattr(self, k) for k in settings}
+        try:
+            for k, v in settings.items():
+                setattr(self, k, v)
+            yield self
+        finally:
+            for k, v in old.items():
+                setattr(self, k, v)
+
+
+def _from_env() -> Config:
+    cfg = Config(cache_dir=_default_cache_dir(), num_threads=os.cpu_count() or 1)
+    for f in fields(Config):
+        raw = os.environ.get(f"SYMGRAPH_{f.name.upper()}")
+        if raw is not None:
+            setattr(cfg, f.name, int(raw) if f.type == "int" else raw)
+    return cfg
+
+
+config = _from_env()

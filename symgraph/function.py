@@ -1,0 +1,247 @@
+"""Compiled functions and shared variables.
+
+>>> import symgraph as sg, numpy as np
+>>> x = sg.dvector("x")
+>>> w = sg.shared(np.zeros(2), name="w")
+>>> step = sg.function([x], (w * x).sum(), updates=[(w, w + x)])
+>>> float(step([1.0, 2.0])), w.get_value().tolist()
+(0.0, [1.0, 2.0])
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Sequence
+
+import numpy as np
+
+from codegen.program import StepError
+
+from .config import BACKENDS, config
+from .graph import Apply, Constant, Variable, clone_replace, graph_inputs, toposort
+from .tensor import TensorVariable, as_tensor
+from .types import FLOATS, TensorType, as_dtype
+
+
+class SharedVariable(TensorVariable):
+    """A variable whose value lives between calls; functions read it implicitly and
+    ``updates`` change it. dtype and rank are fixed when it is made."""
+
+    def __init__(self, value: np.ndarray, name: str | None = None):
+        super().__init__(TensorType(value.dtype, (None,) * value.ndim), name=name)
+        self._value = value
+
+    def get_value(self, borrow: bool = False) -> np.ndarray:
+        """The current value (a copy unless ``borrow``: then do not modify it)."""
+        return self._value if borrow else self._value.copy()
+
+    def set_value(self, value, borrow: bool = False) -> None:
+        """Replace the value; its dtype (safe casts allowed) and rank must match."""
+        arr = self.type.filter(value, f"set_value of shared variable {self!r}")
+        self._value = arr if (borrow and arr is value) else np.array(arr, copy=True)
+
+    def __repr__(self) -> str:
+        return self.name or f"<shared {self.type}>"
+
+
+def shared(value, name: str | None = None) -> SharedVariable:
+    """A shared variable holding a copy of ``value``. Python floats become floatX.
+
+    >>> import symgraph as sg
+    >>> sg.shared(0.0, name="b").dtype == sg.config.floatX
+    True
+    """
+    if isinstance(value, Variable):
+        raise TypeError(f"shared() takes a value, got the symbolic variable {value!r}")
+    if isinstance(value, (np.ndarray, np.generic)):
+        arr = np.array(value, copy=True)
+    else:
+        arr = np.array(value)
+        if arr.dtype == np.float64:
+            arr = arr.astype(config.floatX)
+    as_dtype(arr.dtype)
+    return SharedVariable(arr, name)
+
+
+class Function:
+    """A compiled function: call it with the input values (by position or name).
+
+    Attributes: ``inputs``, ``outputs``, ``updates`` (the graph as written), ``nodes``
+    (the graph that runs, in execution order), ``backend``.
+    """
+
+    def __init__(self, inputs: list[Variable], outputs: list[Variable], single: bool,
+                 updates: list[tuple[SharedVariable, Variable]], givens, backend: str,
+                 name: str | None):
+        t0 = time.perf_counter()
+        self.inputs, self.outputs, self.updates = inputs, outputs, updates
+        self.backend, self.name, self._single = backend, name, single
+        exprs = [*outputs, *(u for _, u in updates)]
+        if givens:
+            exprs = clone_replace(exprs, givens)
+        known = {id(v) for v in inputs}
+        self.shared = []
+        for v in graph_inputs(exprs):
+            if isinstance(v, SharedVariable):
+                self.shared.append(v)
+            elif not isinstance(v, Constant) and id(v) not in known:
+                raise ValueError(f"function: {v!r} ({v.type}) is needed to compute the "
+                                 f"outputs but is not among the inputs {inputs}")
+        self.shared_updated = [s for s, _ in updates]
+        self.graph_outputs = exprs
+        self.nodes: list[Apply] = toposort(exprs)
+        self._program = _lower_reference(self)
+        self.compile_time = time.perf_counter() - t0
+
+    def _bind(self, args: Sequence, kwargs: dict) -> list[np.ndarray]:
+        n = len(self.inputs)
+        if len(args) > n:
+            raise TypeError(f"{self._label()} takes {n} inputs, got {len(args)}")
+        values: list[Any] = list(args) + [None] * (n - len(args))
+        given = [True] * len(args) + [False] * (n - len(args))
+        names = {v.name: i for i, v in enumerate(self.inputs) if v.name}
+        for k, v in kwargs.items():
+            if k not in names:
+                raise TypeError(f"{self._label()} has no input named {k!r}; inputs: "
+                                f"{[v.name for v in self.inputs]}")
+            if given[names[k]]:
+                raise TypeError(f"{self._label()}: input {k!r} given twice")
+            values[names[k]], given[names[k]] = v, True
+        missing = [repr(self.inputs[i]) for i, g in enumerate(given) if not g]
+        if missing:
+            raise TypeError(f"{self._label()} takes {n} inputs, missing {', '.join(missing)}")
+        return [v.type.filter(a, f"input {i} ({v!r})")
+                for i, (v, a) in enumerate(zip(self.inputs, values))]
+
+    def _label(self) -> str:
+        return f"function {self.name!r}" if self.name else "function"
+
+    def __call__(self, *args, **kwargs):
+        values = self._bind(args, kwargs)
+        values += [s.get_value(borrow=True) for s in self.shared]
+        try:
+            results = self._program.run(values)
+        except StepError as e:
+            raise _runtime_error(e) from e.__cause__
+        n_out = len(self.outputs)
+        outs = [_fresh(r, values) for r in results[:n_out]]
+        for (s, _), v in zip(self.updates, results[n_out:]):
+            s._value = np.array(v, copy=True) if _aliases(v, values) else v
+        return outs[0] if self._single else outs
+
+
+def _fresh(r: np.ndarray, values: list[np.ndarray]) -> np.ndarray:
+    """An output the caller may keep and modify: never a view of an input or shared value."""
+    r = np.asarray(r)
+    return np.array(r, copy=True) if _aliases(r, values) else r
+
+
+def _aliases(r: np.ndarray, values: list[np.ndarray]) -> bool:
+    r = np.asarray(r)
+    return not r.flags.owndata or any(r is v for v in values)
+
+
+def _runtime_error(e: StepError) -> Exception:
+    node: Apply = e.step.origin
+    cause = e.__cause__
+    shapes = ", ".join(f"{np.asarray(a).dtype}{tuple(np.shape(a))}" for a in e.inputs)
+    where = f"\n  built at {node.trace}" if node is not None and node.trace else ""
+    msg = (f"{cause}\n  in node {node!r} ({node.op}), inputs: {shapes}{where}")
+    kind = type(cause) if isinstance(cause, (ValueError, TypeError, IndexError,
+                                             ZeroDivisionError)) else RuntimeError
+    try:
+        return kind(msg)
+    except Exception:
+        return RuntimeError(msg)
+
+
+def _lower_reference(f: Function):
+    """The numpy reference program: every node runs its op's ``perform``."""
+    from codegen.program import Program, Step
+    slots: dict[int, int] = {}
+
+    def slot(v: Variable) -> int:
+        return slots.setdefault(id(v), len(slots))
+
+    inputs = tuple(slot(v) for v in (*f.inputs, *f.shared))
+    constants: dict[int, np.ndarray] = {}
+    steps = []
+    for node in f.nodes:
+        for v in node.inputs:
+            if isinstance(v, Constant) and id(v) not in slots:
+                constants[slot(v)] = v.data
+        steps.append(Step("call", _performer(node), tuple(slot(v) for v in node.inputs),
+                          tuple(slot(v) for v in node.outputs), str(node.op), node))
+    for v in f.graph_outputs:
+        if isinstance(v, Constant) and id(v) not in slots:
+            constants[slot(v)] = v.data
+    outputs = tuple(slot(v) for v in f.graph_outputs)
+    return Program(len(slots), inputs, outputs, steps, constants)
+
+
+def _performer(node: Apply):
+    perform, out_types = node.op.perform, [o.type for o in node.outputs]
+
+    def run(*args):
+        outs = perform(node, list(args))
+        for o, t in zip(outs, out_types):
+            if o.dtype.name != t.dtype or not t.accepts_shape(o.shape):
+                raise TypeError(f"{node.op} produced {o.dtype}{o.shape}, its type says {t}")
+        return outs
+    return run
+
+
+def function(inputs: Sequence[Variable], outputs=None, updates=None, givens=None,
+             backend: str | None = None, name: str | None = None) -> Function:
+    """Compile a function from ``inputs`` to ``outputs``.
+
+    ``outputs``: a variable (the call returns an array) or a list (it returns a list).
+    ``updates``: ``[(shared, new_value_expr), ...]`` or a dict; all are computed from the
+    values before the call and applied together after it, and none if the call raises.
+    ``givens``: ``{variable: replacement}`` substituted in the graph before compiling.
+    ``backend``: ``'numpy'`` (the reference), ``'llvm'`` or ``'cuda'``; default
+    ``sg.config.backend``.
+    """
+    backend = backend or config.backend
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if isinstance(inputs, Variable) or not isinstance(inputs, (list, tuple)):
+        raise TypeError(f"function: inputs must be a list of variables, got "
+                        f"{type(inputs).__name__}")
+    inputs = list(inputs)
+    for i, v in enumerate(inputs):
+        if not isinstance(v, Variable):
+            raise TypeError(f"function: input {i} is {type(v).__name__}, not a variable")
+        if v.owner is not None or isinstance(v, (Constant, SharedVariable)):
+            raise TypeError(f"function: input {i} ({v!r}) must be a free input variable "
+                            "(not computed, constant or shared)")
+    if len({id(v) for v in inputs}) != len(inputs):
+        raise ValueError("function: an input variable is listed twice")
+    single = outputs is not None and not isinstance(outputs, (list, tuple))
+    outs = [] if outputs is None else [as_tensor(o) for o in
+                                       ([outputs] if single else outputs)]
+    pairs = list(updates.items()) if isinstance(updates, dict) else list(updates or [])
+    checked = []
+    for pair in pairs:
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise TypeError(f"updates must be (shared variable, expression) pairs, got "
+                            f"{pair!r}")
+        s, u = pair
+        if not isinstance(s, SharedVariable):
+            raise TypeError(f"updates: {s!r} is not a shared variable")
+        u = as_tensor(u)
+        if u.ndim != s.ndim or (u.dtype != s.dtype and not np.can_cast(
+                u.dtype, s.dtype, "same_kind" if u.dtype in FLOATS and s.dtype in FLOATS
+                else "safe")):
+            raise TypeError(f"updates: the new value of {s!r} ({s.type}) has type {u.type}")
+        checked.append((s, u.astype(s.dtype) if u.dtype != s.dtype else u))
+    if len({id(s) for s, _ in checked}) != len(checked):
+        raise ValueError("updates: a shared variable is updated twice")
+    if givens is not None:
+        pairs = list(givens.items()) if isinstance(givens, dict) else list(givens)
+        givens = {}
+        for k, v in pairs:
+            v = as_tensor(v)
+            if k.ndim != v.ndim or k.dtype != v.dtype:
+                raise TypeError(f"givens: {k!r} ({k.type}) replaced by {v.type}")
+            givens[k] = v
+    return Function(inputs, outs, single, checked, givens, backend, name)

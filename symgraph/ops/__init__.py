@@ -1,0 +1,1 @@
+"""Op classes by family: elemwise, reduce, shape, indexing, blas, nnet."""

@@ -1,0 +1,307 @@
+"""Reductions: one :class:`Reduce` op (a kernel-IR combiner over some axes, optionally
+divided by the count: ``mean``), :class:`Argmax`, and the composites built from them
+(``var``, ``std``, ``logsumexp``).
+
+>>> import symgraph as sg
+>>> x = sg.dmatrix("x")
+>>> x.sum(axis=0).type, x.mean(axis=1, keepdims=True).type
+(TensorType(float64, (?,)), TensorType(float64, (?, 1)))
+"""
+from __future__ import annotations
+
+import sys
+
+import builtins
+from typing import Sequence
+
+import numpy as np
+
+from codegen.kernel import Buffer, Builder, Instr, Kernel, Store, interpret
+
+from ..graph import Apply, Op, Variable
+from ..types import FLOATS, INTS, TensorType, float_dtype
+
+
+def normalize_axes(axis, ndim: int, what: str = "axis") -> tuple[int, ...]:
+    """``axis`` (None, an int or a sequence) as sorted non-negative ints, checked."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not isinstance(a, (int, np.integer)) or not -ndim <= a < ndim:
+            raise ValueError(f"{what} {a!r} is out of range for a tensor of rank {ndim}")
+        out.append(int(a) % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"repeated {what} in {axis!r}")
+    return tuple(sorted(out))
+
+
+class Reduce(Op):
+    """Reduce ``axes`` with a combiner (add mul max min and or); ``mean`` divides by the
+    number of elements reduced. ``keepdims`` keeps reduced axes with size 1."""
+    __props__ = ("combiner", "axes", "keepdims", "mean")
+
+    def __init__(self, combiner: str, axes: tuple[int, ...], keepdims: bool = False,
+                 mean: bool = False):
+        self.combiner, self.axes, self.keepdims, self.mean = combiner, tuple(axes), keepdims, mean
+        self._kernels: dict[tuple, Kernel] = {}
+
+    @property
+    def name(self) -> str:
+        return "mean" if self.mean else {"add": "sum", "mul": "prod"}.get(
+            self.combiner, self.combiner)
+
+    def __str__(self) -> str:
+        return f"{self.name}{{axis={self.axes}{', keepdims' if self.keepdims else ''}}}"
+
+    def make_node(self, x: Variable) -> Apply:
+        if builtins.any(a >= x.ndim for a in self.axes):
+            raise ValueError(f"{self.name}: axis {self.axes} out of range for {x.type}")
+        if self.combiner in ("and", "or") and x.dtype != "bool":
+            raise TypeError(f"{self.name} takes a bool tensor, got {x.type}")
+        if self.mean and x.dtype not in FLOATS:
+            raise TypeError(f"mean takes a float tensor, got {x.type} (cast it first)")
+        shape = [1 if a in self.axes else s for a, s in enumerate(x.type.shape)]
+        if not self.keepdims:
+            shape = [s for a, s in enumerate(shape) if a not in self.axes]
+        return Apply(self, [x], [TensorType(x.dtype, shape)()])
+
+    def kernel(self, dtype: str, ndim: int) -> Kernel:
+        """The kernel of this reduction (keepdims-shaped output, per the IR convention)."""
+        key = (dtype, ndim)
+        if key not in self._kernels:
+            b = Builder()
+            v = b.load(0, dtype)
+            epi: tuple[Instr, ...] = ()
+            if self.mean:
+                epi = (Instr("acc", dtype), Instr("count", dtype), Instr("div", dtype, (0, 1)))
+            self._kernels[key] = Kernel(
+                self.name, (Buffer("x", dtype, ndim),), (Buffer("out", dtype, ndim),),
+                ndim, tuple(b.body), (Store(v, self.combiner, self.axes, epi),))
+        return self._kernels[key]
+
+    def perform(self, node: Apply, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        x = inputs[0]
+        check_nonempty(self, x.shape)
+        (out,) = interpret(self.kernel(x.dtype.name, x.ndim), [x])
+        if not self.keepdims:
+            out = out.reshape([d for a, d in enumerate(out.shape) if a not in self.axes])
+        return [out]
+
+    def grad(self, inputs, outputs, output_grads):
+        T = sys.modules["symgraph.tensor"]
+        (x,), (z,), (g,) = inputs, outputs, output_grads
+        if x.dtype not in FLOATS:
+            return [None]
+        if not self.keepdims:
+            g, z = _keep(g, self.axes, x.ndim), _keep(z, self.axes, x.ndim)
+        if self.combiner == "add":
+            gx = T.second(x, g)
+            return [gx / T.cast(count(x, self.axes), x.dtype) if self.mean else gx]
+        if self.combiner == "mul":
+            is0 = T.eq(x, 0)
+            zeros = T.sum(T.cast(is0, "int64"), axis=self.axes, keepdims=True)
+            prod_nz = T.prod(T.where(is0, T.ones_like(x), x), axis=self.axes, keepdims=True)
+            gx = T.where(T.eq(zeros, 0), z / T.where(is0, T.ones_like(x), x),
+                         T.where(T.eq(zeros, 1) & is0, T.second(x, prod_nz),
+                                 T.zeros_like(x)))
+            return [g * gx]
+        if self.combiner in ("max", "min"):
+            return [g * T.eq(x, z)]
+        return [None]
+
+
+def check_nonempty(op: Reduce, shape: Sequence[int]) -> None:
+    """max/min have no identity: reducing an empty axis is an error, as in numpy."""
+    if op.combiner in ("max", "min") and builtins.any(shape[a] == 0 for a in op.axes):
+        raise ValueError(f"{op.name} over an empty axis (shape {tuple(shape)}, axis "
+                         f"{op.axes}): max and min have no identity")
+
+
+def _keep(v: Variable, axes: Sequence[int], ndim: int) -> Variable:
+    """Re-insert reduced ``axes`` (size 1) into ``v``."""
+    from .shape import dimshuffle
+    it = iter(range(v.ndim))
+    return dimshuffle(v, *("x" if a in axes else next(it) for a in range(ndim)))
+
+
+class Count(Op):
+    """The number of elements of ``x`` along ``axes`` (an int64 scalar)."""
+    __props__ = ("axes",)
+
+    def __init__(self, axes: tuple[int, ...]):
+        self.axes = tuple(axes)
+
+    def make_node(self, x: Variable) -> Apply:
+        return Apply(self, [x], [TensorType("int64", ())()])
+
+    def perform(self, node, inputs):
+        shape = inputs[0].shape
+        return [np.asarray(int(np.prod([shape[a] for a in self.axes])), dtype="int64")]
+
+    def grad(self, inputs, outputs, output_grads):
+        return [None]
+
+
+def count(x: Variable, axes: Sequence[int] | None = None) -> Variable:
+    from ..tensor import as_tensor
+    x = as_tensor(x)
+    return Count(tuple(range(x.ndim)) if axes is None else tuple(axes))(x)
+
+
+def prod_of_shape(x) -> Variable:
+    """The number of elements of ``x`` (``x.size``)."""
+    return count(x)
+
+
+def _reduce(combiner: str, x, axis, keepdims: bool, mean: bool = False) -> Variable:
+    from ..tensor import as_tensor
+    x = as_tensor(x)
+    axes = normalize_axes(axis, x.ndim)
+    if not axes:
+        return x
+    return Reduce(combiner, axes, bool(keepdims), mean).make_node(x).outputs[0]
+
+
+def _acc_dtype(x: Variable, dtype) -> str:
+    """numpy's accumulator for sum/prod: small ints and bool widen to int64."""
+    if dtype is not None:
+        from ..types import as_dtype
+        return as_dtype(dtype)
+    return "int64" if x.dtype in ("bool", *INTS) else x.dtype
+
+
+def sum(x, axis=None, keepdims: bool = False, dtype=None) -> Variable:
+    """Sum over ``axis`` (None: all). Small ints accumulate in int64, as numpy.
+
+    >>> import symgraph as sg, numpy as np
+    >>> x = sg.dmatrix("x")
+    >>> x.sum(axis=1).eval({x: np.ones((2, 3))}).tolist()
+    [3.0, 3.0]
+    """
+    from ..tensor import as_tensor, cast
+    x = as_tensor(x)
+    return _reduce("add", cast(x, _acc_dtype(x, dtype)), axis, keepdims)
+
+
+def prod(x, axis=None, keepdims: bool = False, dtype=None) -> Variable:
+    """Product over ``axis``; its gradient is exact with zeros in the input."""
+    from ..tensor import as_tensor, cast
+    x = as_tensor(x)
+    return _reduce("mul", cast(x, _acc_dtype(x, dtype)), axis, keepdims)
+
+
+def mean(x, axis=None, keepdims: bool = False) -> Variable:
+    """Mean over ``axis``; integer tensors are averaged in float64, as numpy."""
+    from ..tensor import as_tensor, cast
+    x = as_tensor(x)
+    return _reduce("add", cast(x, x.dtype if x.dtype in FLOATS else "float64"), axis,
+                   keepdims, mean=True)
+
+
+def var(x, axis=None, keepdims: bool = False, ddof: int = 0) -> Variable:
+    """Variance over ``axis`` (``ddof`` as numpy)."""
+    from ..tensor import as_tensor, cast
+    x = as_tensor(x)
+    x = cast(x, x.dtype if x.dtype in FLOATS else "float64")
+    axes = normalize_axes(axis, x.ndim)
+    d = x - mean(x, axes, keepdims=True)
+    v = sum(d * d, axes, keepdims)
+    n = cast(count(x, axes), x.dtype)
+    return v / (n - ddof) if ddof else v / n
+
+
+def std(x, axis=None, keepdims: bool = False, ddof: int = 0) -> Variable:
+    """Standard deviation over ``axis``."""
+    from ..tensor import sqrt
+    return sqrt(var(x, axis, keepdims, ddof))
+
+
+def max(x, axis=None, keepdims: bool = False) -> Variable:
+    """Maximum over ``axis`` (NaN propagates, as numpy)."""
+    return _reduce("max", x, axis, keepdims)
+
+
+def min(x, axis=None, keepdims: bool = False) -> Variable:
+    """Minimum over ``axis`` (NaN propagates, as numpy)."""
+    return _reduce("min", x, axis, keepdims)
+
+
+def all(x, axis=None, keepdims: bool = False) -> Variable:
+    """True where every element along ``axis`` is nonzero."""
+    from ..tensor import as_tensor, neq
+    x = as_tensor(x)
+    return _reduce("and", x if x.dtype == "bool" else neq(x, 0), axis, keepdims)
+
+
+def any(x, axis=None, keepdims: bool = False) -> Variable:
+    """True where some element along ``axis`` is nonzero."""
+    from ..tensor import as_tensor, neq
+    x = as_tensor(x)
+    return _reduce("or", x if x.dtype == "bool" else neq(x, 0), axis, keepdims)
+
+
+def logsumexp(x, axis=None, keepdims: bool = False) -> Variable:
+    """``log(sum(exp(x)))`` computed with the max shift, so it neither overflows nor
+    underflows; rows of -inf give -inf, a +inf gives +inf."""
+    from ..tensor import as_tensor, cast, exp, isfinite, log, stop_gradient, where
+    x = as_tensor(x)
+    x = cast(x, x.dtype if x.dtype in FLOATS else float_dtype(x.dtype))
+    axes = normalize_axes(axis, x.ndim)
+    m = max(x, axes, keepdims=True)
+    m = stop_gradient(where(isfinite(m), m, 0))
+    out = log(sum(exp(x - m), axes, keepdims=True)) + m
+    if not keepdims:
+        from .shape import squeeze
+        out = squeeze(out, axes)
+    return out
+
+
+class Argmax(Op):
+    """Index of the maximum (``argmin``: of the minimum) along one axis or all (None)."""
+    __props__ = ("axis", "keepdims", "minimum")
+
+    def __init__(self, axis: int | None, keepdims: bool, minimum: bool = False):
+        self.axis, self.keepdims, self.minimum = axis, keepdims, minimum
+
+    @property
+    def name(self) -> str:
+        return "argmin" if self.minimum else "argmax"
+
+    def make_node(self, x: Variable) -> Apply:
+        if self.axis is None:
+            shape = (1,) * x.ndim if self.keepdims else ()
+        else:
+            shape = [s for a, s in enumerate(x.type.shape) if a != self.axis or self.keepdims]
+            shape = [1 if a == self.axis else s for a, s in enumerate(shape)] \
+                if self.keepdims else shape
+        return Apply(self, [x], [TensorType("int64", shape)()])
+
+    def perform(self, node, inputs):
+        x = inputs[0]
+        if x.size == 0 or (self.axis is not None and x.shape[self.axis] == 0):
+            raise ValueError(f"{self.name} of an empty sequence (shape {x.shape})")
+        f = np.argmin if self.minimum else np.argmax
+        return [np.asarray(f(x, axis=self.axis, keepdims=self.keepdims), dtype="int64")]
+
+    def grad(self, inputs, outputs, output_grads):
+        return [None]
+
+
+def _arg(x, axis, keepdims, minimum):
+    from ..tensor import as_tensor
+    x = as_tensor(x)
+    if axis is not None:
+        (axis,) = normalize_axes(axis, x.ndim)
+    return Argmax(axis, bool(keepdims), minimum)(x)
+
+
+def argmax(x, axis=None, keepdims: bool = False) -> Variable:
+    """Index of the maximum along ``axis`` (flattened if None), int64."""
+    return _arg(x, axis, keepdims, False)
+
+
+def argmin(x, axis=None, keepdims: bool = False) -> Variable:
+    """Index of the minimum along ``axis`` (flattened if None), int64."""
+    return _arg(x, axis, keepdims, True)

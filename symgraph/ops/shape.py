@@ -1,0 +1,348 @@
+"""Shape operations: dimshuffle (transpose, new and dropped broadcast axes), shape, reshape,
+concatenate, broadcast_to. All but concatenate are views at run time.
+
+>>> import symgraph as sg
+>>> x = sg.fmatrix("x")
+>>> x.dimshuffle(1, "x", 0).type, x.T.type, x.reshape((-1,)).type
+(TensorType(float32, (?, 1, ?)), TensorType(float32, (?, ?)), TensorType(float32, (?,)))
+"""
+from __future__ import annotations
+
+import sys
+
+from typing import Sequence
+
+import numpy as np
+
+from ..graph import Apply, Constant, Op, Variable
+from ..types import INTS, TensorType
+from .reduce import normalize_axes
+
+
+class DimShuffle(Op):
+    """Theano's dimshuffle: ``pattern`` lists input axes in their new order, with ``'x'``
+    for a new broadcast axis; input axes left out must have static size 1 (dropped)."""
+    __props__ = ("pattern",)
+
+    def __init__(self, pattern: tuple):
+        self.pattern = tuple(pattern)
+
+    def __str__(self) -> str:
+        if all(p != "x" for p in self.pattern) and len(self.pattern) > 1:
+            return f"transpose{{{','.join(map(str, self.pattern))}}}"
+        return f"dimshuffle{{{','.join(map(str, self.pattern))}}}"
+
+    def make_node(self, x: Variable) -> Apply:
+        axes = [p for p in self.pattern if p != "x"]
+        if any(not isinstance(p, int) or not 0 <= p < x.ndim for p in axes) \
+                or len(set(axes)) != len(axes):
+            raise ValueError(f"dimshuffle pattern {self.pattern} does not fit {x.type}: "
+                             f"use each of axes 0..{x.ndim - 1} at most once, and 'x'")
+        for a in set(range(x.ndim)) - set(axes):
+            if x.type.shape[a] != 1:
+                raise ValueError(f"dimshuffle {self.pattern} drops axis {a} of {x.type}, "
+                                 "which is not of static size 1")
+        shape = [1 if p == "x" else x.type.shape[p] for p in self.pattern]
+        return Apply(self, [x], [TensorType(x.dtype, shape)()])
+
+    def perform(self, node, inputs):
+        x = inputs[0]
+        axes = [p for p in self.pattern if p != "x"]
+        dropped = tuple(a for a in range(x.ndim) if a not in axes)
+        if any(x.shape[a] != 1 for a in dropped):
+            raise ValueError(f"cannot drop axis of size {x.shape} {dropped}")
+        y = np.transpose(x, axes + list(dropped)).reshape(
+            [1 if p == "x" else x.shape[p] for p in self.pattern])
+        return [y]
+
+    def grad(self, inputs, outputs, output_grads):
+        (x,), (g,) = inputs, output_grads
+        T = sys.modules["symgraph.tensor"]
+        kept = [p for p in self.pattern if p != "x"]
+        new_axes = tuple(i for i, p in enumerate(self.pattern) if p == "x")
+        if new_axes:
+            g = T.sum(g, axis=new_axes)
+        # g's axes are now `kept`, in that order; put them back and re-add dropped axes
+        order = {a: i for i, a in enumerate(kept)}
+        g = dimshuffle(g, *(order[a] if a in order else "x" for a in range(x.ndim)))
+        return [g]
+
+
+def dimshuffle(x, *pattern) -> Variable:
+    """Reorder axes and add (``'x'``) or drop broadcast axes, as Theano's ``dimshuffle``.
+
+    >>> import symgraph as sg
+    >>> sg.fvector("v").dimshuffle("x", 0).type
+    TensorType(float32, (1, ?))
+    """
+    from ..tensor import as_tensor
+    x = as_tensor(x)
+    if len(pattern) == 1 and isinstance(pattern[0], (list, tuple)):
+        pattern = tuple(pattern[0])
+    if tuple(pattern) == tuple(range(x.ndim)):
+        return x
+    return DimShuffle(tuple(pattern))(x)
+
+
+def transpose(x, axes: Sequence[int] | None = None) -> Variable:
+    """Permute axes (reverse them if ``axes`` is None), as numpy."""
+    from ..tensor import as_tensor
+    x = as_tensor(x)
+    if axes is None:
+        axes = tuple(reversed(range(x.ndim)))
+    axes = tuple(int(a) % x.ndim if -x.ndim <= a < x.ndim else a for a in axes)
+    if sorted(axes) != list(range(x.ndim)):
+        raise ValueError(f"transpose axes {axes} are not a permutation of {x.ndim} axes")
+    return dimshuffle(x, *axes)
+
+
+def expand_dims(x, axis) -> Variable:
+    """Insert size-1 axes at ``axis`` (an int or a tuple), as numpy."""
+    from ..tensor import as_tensor
+    x = as_tensor(x)
+    axis = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    nd = x.ndim + len(axis)
+    new = normalize_axes(axis, nd)
+    it = iter(range(x.ndim))
+    return dimshuffle(x, *("x" if a in new else next(it) for a in range(nd)))
+
+
+def squeeze(x, axis=None) -> Variable:
+    """Drop axes of static size 1 (all of them if ``axis`` is None)."""
+    from ..tensor import as_tensor
+    x = as_tensor(x)
+    if axis is None:
+        axes = tuple(a for a, s in enumerate(x.type.shape) if s == 1)
+    else:
+        axes = normalize_axes(axis, x.ndim)
+        for a in axes:
+            if x.type.shape[a] != 1:
+                raise ValueError(f"squeeze: axis {a} of {x.type} is not of static size 1")
+    return dimshuffle(x, *(a for a in range(x.ndim) if a not in axes))
+
+
+class Shape(Op):
+    """The shape of a tensor, as an int64 vector."""
+
+    def make_node(self, x: Variable) -> Apply:
+        return Apply(self, [x], [TensorType("int64", (x.ndim,))()])
+
+    def perform(self, node, inputs):
+        return [np.asarray(inputs[0].shape, dtype="int64")]
+
+    def grad(self, inputs, outputs, output_grads):
+        return [None]
+
+
+def shape(x) -> Variable:
+    """``x``'s shape as a symbolic int64 vector (``x.shape``); use ``x.shape[i]``."""
+    from ..tensor import as_tensor
+    return Shape()(as_tensor(x))
+
+
+def _shape_vector(shape) -> tuple[Variable, tuple[int | None, ...]]:
+    """A shape argument (ints, scalars, a vector variable) as an int64 vector variable and
+    what is statically known of it."""
+    from ..tensor import as_tensor, cast
+    from .shape import stack as _stack
+    if isinstance(shape, Variable):
+        if shape.ndim != 1 or shape.dtype not in INTS or shape.type.shape[0] is None:
+            raise TypeError(f"a shape must be an integer vector of static length, got "
+                            f"{shape.type}")
+        static = tuple(int(v) for v in shape.data) if isinstance(shape, Constant) else \
+            (None,) * shape.type.shape[0]
+        return cast(shape, "int64"), static
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
+    parts = [as_tensor(s, "int64") if not isinstance(s, Variable) else s for s in shape]
+    for p in parts:
+        if p.ndim != 0 or p.dtype not in INTS:
+            raise TypeError(f"shape entries must be integer scalars, got {p.type}")
+    static = tuple(int(p.data) if isinstance(p, Constant) else None for p in parts)
+    if all(isinstance(p, Constant) for p in parts):
+        return as_tensor(np.asarray(static, dtype="int64")), static
+    return _stack([cast(p, "int64") for p in parts]), static
+
+
+class Reshape(Op):
+    """Reshape to a run-time shape vector (one entry may be -1), as numpy. ``static`` is
+    what is known of that vector while building (ints, -1, None)."""
+    __props__ = ("static",)
+
+    def __init__(self, static: tuple):
+        self.static = tuple(static)
+        self.ndim = len(static)
+
+    def __str__(self) -> str:
+        return f"reshape{{{','.join('?' if s is None else str(s) for s in self.static)}}}"
+
+    def make_node(self, x: Variable, shp: Variable) -> Apply:
+        static = self.static
+        if shp.ndim != 1 or shp.type.shape[0] != self.ndim:
+            raise TypeError(f"reshape to rank {self.ndim} needs an int vector of length "
+                            f"{self.ndim}, got {shp.type}")
+        out = list(static)
+        if -1 in out and all(s is not None for s in x.type.shape):
+            known = int(np.prod([s for s in out if s != -1]))
+            total = int(np.prod(x.type.shape))
+            if known == 0 or total % known:
+                raise ValueError(f"cannot reshape {x.type} to {tuple(static)}")
+            out[out.index(-1)] = total // known
+        if all(s is not None and s >= 0 for s in out) and \
+                all(s is not None for s in x.type.shape) and \
+                int(np.prod(out)) != int(np.prod(x.type.shape)):
+            raise ValueError(f"cannot reshape {x.type} to {tuple(static)}")
+        out = [None if (s is None or s < 0) else s for s in out]
+        return Apply(self, [x, shp], [TensorType(x.dtype, out)()])
+
+    def perform(self, node, inputs):
+        x, shp = inputs
+        try:
+            return [x.reshape(tuple(int(s) for s in shp))]
+        except ValueError:
+            raise ValueError(f"cannot reshape an array of shape {x.shape} to "
+                             f"{tuple(int(s) for s in shp)}") from None
+
+    def grad(self, inputs, outputs, output_grads):
+        (x, _), (g,) = inputs, output_grads
+        return [Reshape(x.type.shape).make_node(g, shape(x)).outputs[0], None]
+
+
+def reshape(x, newshape, ndim: int | None = None) -> Variable:
+    """``x`` with a new shape (ints, symbolic scalars, or a vector; -1 once), as numpy."""
+    from ..tensor import as_tensor
+    x = as_tensor(x)
+    shp, static = _shape_vector(newshape)
+    if ndim is not None and ndim != len(static):
+        raise ValueError(f"reshape: ndim={ndim} but the shape has {len(static)} entries")
+    if list(static).count(-1) > 1 or any(s is not None and s < -1 for s in static):
+        raise ValueError(f"reshape: bad shape {static} (one -1 at most, no other negatives)")
+    if static == x.type.shape and None not in static:
+        return x
+    return Reshape(static).make_node(x, shp).outputs[0]
+
+
+def flatten(x, ndim: int = 1) -> Variable:
+    """Collapse the trailing axes so the result has rank ``ndim`` (Theano's flatten)."""
+    from ..tensor import as_tensor
+    x = as_tensor(x)
+    if not 1 <= ndim <= max(x.ndim, 1):
+        raise ValueError(f"flatten: ndim must be in 1..{max(x.ndim, 1)}, got {ndim}")
+    if ndim == 1:
+        return reshape(x, (-1,))
+    s = shape(x)
+    return reshape(x, [s[i] for i in range(ndim - 1)] + [-1])
+
+
+class Join(Op):
+    """Concatenate tensors along ``axis``."""
+    __props__ = ("axis",)
+
+    def __init__(self, axis: int):
+        self.axis = axis
+
+    def make_node(self, *xs: Variable) -> Apply:
+        from ..types import result_dtype
+        if not xs:
+            raise ValueError("concatenate needs at least one tensor")
+        nd = xs[0].ndim
+        if any(x.ndim != nd for x in xs) or not 0 <= self.axis < nd:
+            raise ValueError(f"concatenate: tensors of one rank > axis {self.axis} needed, "
+                             f"got {[str(x.type) for x in xs]}")
+        shape = []
+        for a in range(nd):
+            sizes = [x.type.shape[a] for x in xs]
+            if a == self.axis:
+                shape.append(None if None in sizes else sum(sizes))
+            else:
+                known = {s for s in sizes if s is not None}
+                if len(known) > 1:
+                    raise ValueError(f"concatenate: sizes on axis {a} differ: "
+                                     f"{[str(x.type) for x in xs]}")
+                shape.append(known.pop() if known else None)
+        return Apply(self, xs, [TensorType(result_dtype(*(x.dtype for x in xs)), shape)()])
+
+    def perform(self, node, inputs):
+        return [np.concatenate(inputs, axis=self.axis).astype(node.outputs[0].dtype,
+                                                              copy=False)]
+
+    def grad(self, inputs, outputs, output_grads):
+        T = sys.modules["symgraph.tensor"]
+        from .indexing import getitem
+        g, grads, start = output_grads[0], [], 0
+        for x in inputs:
+            stop = start + x.shape[self.axis]
+            idx = (slice(None),) * self.axis + (slice(start, stop),)
+            grads.append(T.cast(getitem(g, idx), x.dtype) if x.dtype in ("float32", "float64")
+                         else None)
+            start = stop
+        return grads
+
+
+def concatenate(tensors: Sequence, axis: int = 0) -> Variable:
+    """Join tensors along an existing axis, as numpy."""
+    from ..tensor import as_tensor
+    xs = [as_tensor(t) for t in tensors]
+    if not xs:
+        raise ValueError("concatenate needs at least one tensor")
+    (axis,) = normalize_axes(axis, xs[0].ndim)
+    return xs[0] if len(xs) == 1 else Join(axis)(*xs)
+
+
+def stack(tensors: Sequence, axis: int = 0) -> Variable:
+    """Join tensors along a new axis, as numpy."""
+    from ..tensor import as_tensor
+    xs = [as_tensor(t) for t in tensors]
+    if not xs:
+        raise ValueError("stack needs at least one tensor")
+    return Join(normalize_axes(axis, xs[0].ndim + 1)[0])(
+        *(expand_dims(x, axis) for x in xs))
+
+
+class BroadcastTo(Op):
+    """``x`` broadcast to a run-time shape, as numpy's broadcast_to (a view). Only new
+    leading axes and axes of static size 1 broadcast (so the gradient is known)."""
+    __props__ = ("static",)
+
+    def __init__(self, static: tuple):
+        self.static = tuple(static)
+        self.ndim = len(static)
+
+    def make_node(self, x: Variable, shp: Variable) -> Apply:
+        static = self.static
+        if x.ndim > self.ndim:
+            raise ValueError(f"broadcast_to: cannot broadcast {x.type} to rank {self.ndim}")
+        xs = (1,) * (self.ndim - x.ndim) + x.type.shape
+        for s, t in zip(xs, static):
+            if s not in (None, 1) and t is not None and s != t:
+                raise ValueError(f"broadcast_to: cannot broadcast {x.type} to {static}")
+        return Apply(self, [x, shp], [TensorType(x.dtype, static)()])
+
+    def perform(self, node, inputs):
+        x, shp = inputs
+        target = tuple(int(s) for s in shp)
+        lead = self.ndim - x.ndim
+        for a, s in enumerate(node.inputs[0].type.shape):
+            if s != 1 and x.shape[a] != target[lead + a]:
+                raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to "
+                                 f"{target} (axis {a} is not of static size 1)")
+        return [np.broadcast_to(x, target)]
+
+    def grad(self, inputs, outputs, output_grads):
+        T = sys.modules["symgraph.tensor"]
+        (x, _), (g,) = inputs, output_grads
+        lead = tuple(range(self.ndim - x.ndim))
+        if lead:
+            g = T.sum(g, axis=lead)
+        axes = tuple(a for a, s in enumerate(x.type.shape) if s == 1)
+        if axes:
+            g = T.sum(g, axis=axes, keepdims=True)
+        return [g, None]
+
+
+def broadcast_to(x, newshape) -> Variable:
+    """``x`` broadcast to ``newshape``, as numpy."""
+    from ..tensor import as_tensor
+    x = as_tensor(x)
+    shp, static = _shape_vector(newshape)
+    return BroadcastTo(static).make_node(x, shp).outputs[0]

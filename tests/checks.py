@@ -1,0 +1,59 @@
+"""The one way every op is checked: values against numpy on every backend, gradients
+against finite differences. Op tests call these instead of writing their own loops."""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+import symgraph as sg
+
+#: backends every op test runs on; native backends join as they land
+BACKENDS = ["numpy"]
+
+
+def sym_like(a: np.ndarray, name: str, static: bool = False) -> sg.TensorVariable:
+    """A symbolic input of ``a``'s dtype and rank; size-1 axes are declared broadcastable
+    (and every size is declared when ``static``)."""
+    shape = a.shape if static else tuple(1 if d == 1 else None for d in a.shape)
+    return sg.tensor(name, a.dtype, shape)
+
+
+def check_values(sym_fn: Callable, np_fn: Callable, inputs: Sequence[np.ndarray],
+                 backends: Sequence[str] | None = None, rtol: float | None = None,
+                 atol: float = 0.0, static: bool = False) -> None:
+    """``sym_fn`` on symbolic inputs, compiled and run on each backend, equals ``np_fn``
+    on the arrays: same dtype, same shape, same values (NaN where numpy has NaN)."""
+    syms = [sym_like(a, f"x{i}", static) for i, a in enumerate(inputs)]
+    out = sym_fn(*syms)
+    with np.errstate(all="ignore"):
+        want = np.asarray(np_fn(*inputs))
+    for backend in backends or BACKENDS:
+        f = sg.function(syms, out, backend=backend)
+        got = f(*inputs)
+        assert isinstance(got, np.ndarray), f"{backend}: got {type(got)}"
+        assert got.dtype == want.dtype, f"{backend}: dtype {got.dtype}, numpy {want.dtype}"
+        assert got.shape == want.shape, f"{backend}: shape {got.shape}, numpy {want.shape}"
+        tol = rtol if rtol is not None else (
+            1e-5 if want.dtype == np.float32 else 1e-12 if want.dtype == np.float64 else 0)
+        if want.dtype.kind == "f":
+            np.testing.assert_allclose(got, want, rtol=tol, atol=atol, equal_nan=True,
+                                       err_msg=f"backend {backend}")
+        else:
+            np.testing.assert_array_equal(got, want, err_msg=f"backend {backend}")
+
+
+def check_grad(sym_fn: Callable, inputs: Sequence[np.ndarray],
+               backends: Sequence[str] | None = None, **kw) -> None:
+    """``sg.verify_grad`` of ``sym_fn`` at ``inputs`` on each backend."""
+    for backend in backends or BACKENDS:
+        sg.verify_grad(sym_fn, [np.asarray(a, dtype="float64") for a in inputs],
+                       backend=backend, **kw)
+
+
+def non_contiguous(a: np.ndarray) -> np.ndarray:
+    """The same values as ``a`` in a strided (every other element) view."""
+    big = np.empty(tuple(2 * d for d in a.shape), a.dtype)
+    view = big[tuple(slice(None, None, 2) for _ in a.shape)]
+    view[...] = a
+    return view
