@@ -66,12 +66,13 @@ class Function:
     """A compiled function: call it with the input values (by position or name).
 
     Attributes: ``inputs``, ``outputs``, ``updates`` (the graph as written), ``nodes``
-    (the graph that runs, in execution order), ``backend``.
+    (the optimized graph that runs, in execution order), ``rewrite_log`` (which rewrites
+    fired, how often, and each pass's time), ``backend``.
     """
 
     def __init__(self, inputs: list[Variable], outputs: list[Variable], single: bool,
                  updates: list[tuple[SharedVariable, Variable]], givens, backend: str,
-                 name: str | None):
+                 name: str | None, rewrite: bool = True, fusion: bool = True):
         t0 = time.perf_counter()
         self.inputs, self.outputs, self.updates = inputs, outputs, updates
         self.backend, self.name, self._single = backend, name, single
@@ -86,7 +87,14 @@ class Function:
             elif not isinstance(v, Constant) and id(v) not in known:
                 raise ValueError(f"function: {v!r} ({v.type}) is needed to compute the "
                                  f"outputs but is not among the inputs {inputs}")
-        self.shared_updated = [s for s, _ in updates]
+        self.fusion = fusion and rewrite
+        if rewrite:
+            from .rewrite import optimize
+            fg, self.rewrite_log = optimize(exprs, fusion=fusion)
+            exprs = fg.outputs
+        else:
+            from .rewrite import RewriteLog
+            self.rewrite_log = RewriteLog()
         self.graph_outputs = exprs
         self.nodes: list[Apply] = toposort(exprs)
         self._program = _lower_reference(self)
@@ -191,7 +199,8 @@ def _performer(node: Apply):
 
 
 def function(inputs: Sequence[Variable], outputs=None, updates=None, givens=None,
-             backend: str | None = None, name: str | None = None) -> Function:
+             backend: str | None = None, name: str | None = None, fusion: bool = True,
+             rewrite: bool = True) -> Function:
     """Compile a function from ``inputs`` to ``outputs``.
 
     ``outputs``: a variable (the call returns an array) or a list (it returns a list).
@@ -200,6 +209,8 @@ def function(inputs: Sequence[Variable], outputs=None, updates=None, givens=None
     ``givens``: ``{variable: replacement}`` substituted in the graph before compiling.
     ``backend``: ``'numpy'`` (the reference), ``'llvm'`` or ``'cuda'``; default
     ``sg.config.backend``.
+    ``fusion=False`` keeps one node per elementwise op (the unfused baseline);
+    ``rewrite=False`` runs the graph exactly as written (no rewrite at all).
     """
     backend = backend or config.backend
     if backend not in BACKENDS:
@@ -244,4 +255,4 @@ def function(inputs: Sequence[Variable], outputs=None, updates=None, givens=None
             if k.ndim != v.ndim or k.dtype != v.dtype:
                 raise TypeError(f"givens: {k!r} ({k.type}) replaced by {v.type}")
             givens[k] = v
-    return Function(inputs, outs, single, checked, givens, backend, name)
+    return Function(inputs, outs, single, checked, givens, backend, name, rewrite, fusion)

@@ -245,8 +245,10 @@ def apply_elemwise(op: Elemwise, *args) -> TensorVariable:
     nd = _builtins.max(x.ndim for x in xs)
     if nd:
         from .ops.shape import dimshuffle
-        xs = [x if x.ndim == nd else dimshuffle(x, *(["x"] * (nd - x.ndim)),
-                                                *range(x.ndim)) for x in xs]
+        xs = [x if x.ndim == nd else
+              constant(x.data.reshape((1,) * (nd - x.ndim) + x.data.shape))
+              if isinstance(x, Constant) else
+              dimshuffle(x, *(["x"] * (nd - x.ndim)), *range(x.ndim)) for x in xs]
     return op.make_node(*xs).outputs[0]
 
 

@@ -1,0 +1,36 @@
+"""Graph rewrites. The passes and their order are listed once, here.
+
+>>> [name for name, _ in PASSES]
+['merge', 'constant_fold', 'canonicalize', 'stabilize', 'specialize', 'fuse', 'merge_final']
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..graph import Variable
+from . import algebra, fold, stabilize  # noqa: F401  (they register their rewriters)
+from .engine import FunctionGraph, RewriteLog, merge, node_pass, register, run_passes
+from .fuse import Fused, fuse
+
+PASSES = [
+    ("merge", merge),
+    ("constant_fold", node_pass("constant_fold")),
+    ("canonicalize", node_pass("canonicalize")),
+    ("stabilize", node_pass("stabilize")),
+    ("specialize", node_pass("specialize")),
+    ("fuse", fuse),
+    ("merge_final", merge),
+]
+
+
+def optimize(outputs: Sequence[Variable], fusion: bool = True
+             ) -> tuple[FunctionGraph, RewriteLog]:
+    """Rewrite a copy of the graph of ``outputs``; ``fusion=False`` skips the fuse pass
+    (one node per elementwise op: the baseline for debugging and benchmarks)."""
+    fg = FunctionGraph(outputs)
+    log = RewriteLog()
+    run_passes(fg, [p for p in PASSES if fusion or p[0] != "fuse"], log)
+    return fg, log
+
+
+__all__ = ["PASSES", "optimize", "FunctionGraph", "RewriteLog", "Fused", "register"]

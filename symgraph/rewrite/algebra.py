@@ -1,0 +1,176 @@
+"""Algebraic rewrites: canonicalize (simpler, equivalent forms) and specialize (cheaper
+forms for the backends). None changes a result for NaN or Inf inputs: there is no
+``x - x -> 0`` and no ``x / x -> 1``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..grad import StopGradient
+from ..ops.elemwise import Elemwise
+from ..ops.reduce import Reduce
+from ..ops.shape import DimShuffle, Reshape
+from .engine import register
+from .match import as_type_of, ew, is_const, same_shape, scalar_value
+
+
+def _T():
+    import sys
+    return sys.modules["symgraph.tensor"]
+
+
+def _identity_operand(node, name: str, unit, commutative: bool):
+    """For ``x (op) unit`` (or ``unit (op) x`` if commutative) give x, cast to the output."""
+    if not isinstance(node.op, Elemwise) or node.op.scalar.name != name:
+        return None
+    out = node.outputs[0]
+    a, b = node.inputs
+    for x, c in ([(a, b), (b, a)] if commutative else [(a, b)]):
+        if is_const(c, unit) and same_shape(x, out):
+            return [as_type_of(x, out)]
+    return None
+
+
+@register("canonicalize", tracks=[Elemwise])
+def mul_by_one(fg, node):
+    return _identity_operand(node, "mul", 1, True)
+
+
+@register("canonicalize", tracks=[Elemwise])
+def add_zero(fg, node):
+    return _identity_operand(node, "add", 0, True) or _identity_operand(node, "sub", 0, False)
+
+
+@register("canonicalize", tracks=[Elemwise])
+def pow_one(fg, node):
+    return _identity_operand(node, "power", 1, False)
+
+
+@register("canonicalize", tracks=[Elemwise])
+def neg_neg(fg, node):
+    inner = ew(node.outputs[0], "neg") and ew(node.inputs[0], "neg")
+    return [inner.inputs[0]] if inner else None
+
+
+@register("canonicalize", "specialize", tracks=[StopGradient])
+def remove_stop_gradient(fg, node):
+    """Gradients are built before compiling, so stop_gradient is the identity here."""
+    return [node.inputs[0]]
+
+
+@register("canonicalize", tracks=[DimShuffle])
+def dimshuffle_dimshuffle(fg, node):
+    """Two dimshuffles (a double transpose, say) become one, or none."""
+    inner = node.inputs[0].owner
+    if inner is None or not isinstance(inner.op, DimShuffle):
+        return None
+    composed = tuple(p if p == "x" else inner.op.pattern[p] for p in node.op.pattern)
+    x = inner.inputs[0]
+    if composed == tuple(range(x.ndim)):
+        return [x]
+    return [DimShuffle(composed)(x)]
+
+
+@register("canonicalize", tracks=[Reshape])
+def reshape_reshape(fg, node):
+    inner = node.inputs[0].owner
+    if inner is None or not isinstance(inner.op, Reshape):
+        return None
+    return [node.op.make_node(inner.inputs[0], node.inputs[1]).outputs[0]]
+
+
+@register("canonicalize", tracks=[Reduce])
+def reduce_reduce(fg, node):
+    """sum(sum(x, a), b) -> sum(x, a + b); likewise prod, max, min, all, any."""
+    inner = node.inputs[0].owner
+    op = node.op
+    if inner is None or not isinstance(inner.op, Reduce) or op.mean or inner.op.mean \
+            or op.combiner != inner.op.combiner or fg.n_clients(node.inputs[0]) != 1:
+        return None
+    x, a1 = inner.inputs[0], inner.op.axes
+    if inner.op.keepdims:
+        outer_axes = op.axes
+        if not op.keepdims and not set(a1) <= set(outer_axes):
+            return None
+    else:
+        if op.keepdims:
+            return None
+        kept = [a for a in range(x.ndim) if a not in a1]
+        outer_axes = tuple(kept[a] for a in op.axes)
+    axes = tuple(sorted(set(a1) | set(outer_axes)))
+    return [Reduce(op.combiner, axes, op.keepdims)(x)]
+
+
+def _scalar_operand(node, name: str):
+    """(x, c) for ``x (name) c`` or ``c (name) x`` with c a finite scalar constant."""
+    if not isinstance(node.op, Elemwise) or node.op.scalar.name != name:
+        return None
+    a, b = node.inputs
+    for x, c in ((a, b), (b, a)):
+        v = scalar_value(c)
+        if v is not None and not isinstance(v, bool) and math.isfinite(v):
+            return x, v
+    return None
+
+
+@register("canonicalize", tracks=[Elemwise])
+def collect_constants(fg, node):
+    """(2*x)*3 -> 6*x and (x+2)+3 -> x+5, when the combined constant is finite (so no
+    overflow turns a finite result into inf or nan)."""
+    for name, combine in (("mul", lambda a, b: a * b), ("add", lambda a, b: a + b)):
+        outer = _scalar_operand(node, name)
+        if outer is None:
+            continue
+        y, c2 = outer
+        if y.owner is None or fg.n_clients(y) != 1:
+            continue
+        inner = _scalar_operand(y.owner, name)
+        if inner is None:
+            continue
+        x, c1 = inner
+        out = node.outputs[0]
+        with np.errstate(all="ignore"):
+            c = combine(np.asarray(c1, out.dtype), np.asarray(c2, out.dtype))
+        if not np.isfinite(c) or (name == "mul" and c == 0) or not same_shape(x, out):
+            return None
+        from ..tensor import constant
+        new = _T().apply_elemwise(node.op, x, constant(c.item(), out.dtype))
+        return [as_type_of(new, out)] if same_shape(new, out) else None
+    return None
+
+
+@register("canonicalize", tracks=[Elemwise])
+def square_forms(fg, node):
+    """x**2 -> square(x), x*x -> square(x)."""
+    out = node.outputs[0]
+    if node.op.scalar.name == "power" and is_const(node.inputs[1], 2) and \
+            same_shape(node.inputs[0], out):
+        return [as_type_of(_T().square(node.inputs[0]), out)]
+    if node.op.scalar.name == "mul" and node.inputs[0] is node.inputs[1]:
+        return [_T().square(node.inputs[0])]
+    return None
+
+
+_POWERS = {
+    0.5: lambda T, x: T.sqrt(x),
+    -0.5: lambda T, x: T.rsqrt(x),
+    -1: lambda T, x: T.reciprocal(x),
+    3: lambda T, x: T.square(x) * x,
+    4: lambda T, x: T.square(T.square(x)),
+}
+
+
+@register("specialize", tracks=[Elemwise])
+def power_specialize(fg, node):
+    """Small constant powers become multiplications, sqrt, rsqrt or reciprocal."""
+    if node.op.scalar.name != "power":
+        return None
+    x, out = node.inputs[0], node.outputs[0]
+    p = scalar_value(node.inputs[1])
+    if p is None or isinstance(p, bool) or p not in _POWERS or not same_shape(x, out):
+        return None
+    if x.dtype != out.dtype or (out.dtype not in ("float32", "float64") and p not in (3, 4)):
+        return None
+    return [_POWERS[p](_T(), x)]

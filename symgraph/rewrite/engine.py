@@ -1,0 +1,217 @@
+"""The rewrite engine: a mutable copy of the graph, node rewriters registered to named
+passes, passes run to a fixed point, and a log of what fired.
+
+A node rewriter is a plain function ``(fgraph, node) -> list of replacement outputs | None``
+registered with :func:`register`. The pass order lives in one list, in
+``symgraph/rewrite/__init__.py``.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+from ..graph import Apply, Constant, Variable, toposort
+
+NodeRewriter = Callable[["FunctionGraph", Apply], "Sequence[Variable] | None"]
+
+_REGISTRY: dict[str, list[tuple[NodeRewriter, tuple[type, ...] | None]]] = defaultdict(list)
+
+
+def register(*passes: str, tracks: Sequence[type] | None = None):
+    """Register a node rewriter in the named passes; ``tracks`` limits it to nodes whose
+    op is an instance of one of these classes (a cheap filter)."""
+    def deco(fn: NodeRewriter) -> NodeRewriter:
+        for p in passes:
+            _REGISTRY[p].append((fn, tuple(tracks) if tracks else None))
+        return fn
+    return deco
+
+
+def rewriters(pass_name: str) -> list[tuple[NodeRewriter, tuple[type, ...] | None]]:
+    return _REGISTRY[pass_name]
+
+
+def clone_graph(outputs: Sequence[Variable]) -> list[Variable]:
+    """Copies of the nodes computing ``outputs`` (leaf variables are shared), so rewriting
+    never changes the graph the user holds."""
+    memo: dict[int, Variable] = {}
+    for node in toposort(outputs):
+        inputs = [memo.get(id(i), i) for i in node.inputs]
+        new = Apply(node.op, inputs, [o.type() for o in node.outputs], trace=node.trace)
+        for o, n in zip(node.outputs, new.outputs):
+            n.name = o.name
+            memo[id(o)] = n
+    return [memo.get(id(o), o) for o in outputs]
+
+
+class FunctionGraph:
+    """The graph a function computes, owned by the compiler and rewritten in place."""
+
+    def __init__(self, outputs: Sequence[Variable], clone: bool = True):
+        self.outputs = clone_graph(outputs) if clone else list(outputs)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Recompute the node order and each variable's clients."""
+        self.nodes = toposort(self.outputs)
+        self.alive = {id(n) for n in self.nodes}
+        self.clients: dict[int, list[tuple[Apply, int]]] = defaultdict(list)
+        for node in self.nodes:
+            for i, v in enumerate(node.inputs):
+                self.clients[id(v)].append((node, i))
+        for i, v in enumerate(self.outputs):
+            self.clients[id(v)].append(("output", i))
+
+    def n_clients(self, v: Variable) -> int:
+        return len(self.clients.get(id(v), ()))
+
+    def replace(self, old: Variable, new: Variable) -> None:
+        """Make every user of ``old`` use ``new``."""
+        for client, i in self.clients.pop(id(old), []):
+            if client == "output":
+                self.outputs[i] = new
+            else:
+                client.inputs[i] = new
+            self.clients[id(new)].append((client, i))
+
+
+def compatible(old: Variable, new: Variable) -> bool:
+    """``new`` may stand for ``old``: same dtype and rank, and the same static-1 axes (so
+    every consumer broadcasts it the same way)."""
+    return (old.type.dtype == new.type.dtype and old.ndim == new.ndim
+            and old.type.broadcastable == new.type.broadcastable)
+
+
+def _adopt_trace(new_outputs: Iterable[Variable], alive: set[int], trace: str | None,
+                 stamped: set[int]) -> None:
+    """Nodes a rewrite created take the trace of the node they replace, so errors still
+    point at the user's line."""
+    stack = [v.owner for v in new_outputs if v.owner is not None]
+    while stack:
+        node = stack.pop()
+        if id(node) in alive or id(node) in stamped:
+            continue
+        stamped.add(id(node))
+        node.trace = trace
+        stack.extend(i.owner for i in node.inputs if i.owner is not None)
+
+
+@dataclass
+class RewriteLog:
+    """What the optimizer did: passes with their time, rewrites with how often they fired.
+
+    >>> import symgraph as sg
+    >>> x = sg.dvector("x")
+    >>> f = sg.function([x], (x * 1) + 0)
+    >>> f.rewrite_log.counts["mul_by_one"]
+    1
+    """
+    passes: list[tuple[str, float, int]] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+    nodes_before: int = 0
+    nodes_after: int = 0
+
+    @property
+    def total_time(self) -> float:
+        return sum(t for _, t, _ in self.passes)
+
+    def __str__(self) -> str:
+        lines = [f"rewrites: {self.nodes_before} nodes -> {self.nodes_after} nodes in "
+                 f"{self.total_time * 1e3:.2f} ms"]
+        for name, t, n in self.passes:
+            lines.append(f"  pass {name:<14} {t * 1e3:8.2f} ms  {n:4d} rewrites")
+        for name, n in self.counts.most_common():
+            lines.append(f"    {name:<34} {n:5d}")
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, p, cycle):
+        p.text(str(self))
+
+
+def node_pass(pass_name: str, max_sweeps: int = 50):
+    """A pass applying the rewriters registered under ``pass_name`` until none fires."""
+    def run(fg: FunctionGraph, log: RewriteLog) -> int:
+        fired = 0
+        for _ in range(max_sweeps):
+            changed = False
+            stamped: set[int] = set()
+            for node in fg.nodes:
+                if id(node) not in fg.alive:
+                    continue
+                for fn, tracks in rewriters(pass_name):
+                    if tracks and not isinstance(node.op, tracks):
+                        continue
+                    new = fn(fg, node)
+                    if new is None:
+                        continue
+                    new = list(new)
+                    if len(new) != len(node.outputs) or not all(
+                            compatible(o, n) for o, n in zip(node.outputs, new)):
+                        raise RuntimeError(
+                            f"rewrite {fn.__name__} replaced {node} by "
+                            f"{[str(n.type) for n in new]}: types differ")
+                    _adopt_trace(new, fg.alive, node.trace, stamped)
+                    for o, n in zip(node.outputs, new):
+                        if o is not n:
+                            fg.replace(o, n)
+                    fg.alive.discard(id(node))
+                    log.counts[fn.__name__] += 1
+                    fired += 1
+                    changed = True
+                    break
+            fg.refresh()
+            if not changed:
+                break
+        return fired
+    run.__name__ = pass_name
+    return run
+
+
+def merge(fg: FunctionGraph, log: RewriteLog) -> int:
+    """Common subexpression elimination: equal constants, then equal nodes (same op, same
+    inputs), become one."""
+    canon: dict[int, Variable] = {}
+    seen_consts: dict[tuple, Variable] = {}
+    seen_nodes: dict[tuple, Apply] = {}
+    fired = 0
+
+    def rep(v: Variable) -> Variable:
+        if isinstance(v, Constant):
+            c = seen_consts.setdefault(v.signature(), v)
+            if c is not v:
+                canon[id(v)] = c
+        return canon.get(id(v), v)
+
+    for node in fg.nodes:
+        new_inputs = [rep(i) for i in node.inputs]
+        for k, (a, b) in enumerate(zip(node.inputs, new_inputs)):
+            if a is not b:
+                node.inputs[k] = b
+                fired += 1
+                log.counts["merge_constant"] += 1
+        if not node.op.deterministic:
+            continue
+        key = (node.op, tuple(id(i) for i in node.inputs))
+        other = seen_nodes.get(key)
+        if other is None:
+            seen_nodes[key] = node
+            continue
+        for o, n in zip(node.outputs, other.outputs):
+            canon[id(o)] = n
+        fired += 1
+        log.counts["merge_node"] += 1
+    fg.outputs = [rep(o) for o in fg.outputs]
+    fg.refresh()
+    return fired
+
+
+def run_passes(fg: FunctionGraph, passes: Sequence[tuple[str, Callable]],
+               log: RewriteLog) -> None:
+    log.nodes_before = len(fg.nodes)
+    for name, fn in passes:
+        t0 = time.perf_counter()
+        n = fn(fg, log)
+        log.passes.append((name, time.perf_counter() - t0, n))
+    log.nodes_after = len(fg.nodes)

@@ -1,0 +1,352 @@
+"""Fusion: maximal groups of elementwise ops, and a reduction with the elementwise work
+feeding it and following it, become one :class:`Fused` node holding a kernel-IR
+:class:`~codegen.kernel.Kernel` (which the reference backend interprets and the native
+backends compile).
+
+Grouping walks the graph from its outputs. Each elementwise or reduction node not yet
+grouped starts a group; it absorbs the elementwise producers of its inputs when
+* the producer's value is used only inside the group, or it has the group's full domain
+  shape (then it becomes an extra output of the kernel, rather than being computed twice
+  or blocking fusion), and
+* absorbing it makes no cycle (no path leaves the group and comes back).
+A reduction also absorbs the elementwise chain after it, on the reduced shape, as the
+store's epilogue. Smaller producers (a bias row feeding a matrix) are recomputed per
+element of the domain, which costs arithmetic, not memory traffic.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import networkx as nx
+import numpy as np
+
+from codegen.kernel import Buffer, Builder, Instr, Kernel, Store, interpret
+
+from ..graph import Apply, Constant, Op, Variable
+from ..ops.elemwise import Elemwise
+from ..ops.reduce import Reduce, check_nonempty
+from ..types import TensorType
+from .engine import FunctionGraph, RewriteLog
+
+
+class Fused(Op):
+    """A fused kernel. ``in_axes[i]`` places input i's axes in the kernel's domain (the
+    other axes are size 1); ``out_drop[j]`` lists the domain axes output j drops (a
+    reduction without keepdims); ``in_bcast[i]`` are the domain axes input i broadcasts
+    along (static size 1), the only ones allowed to differ from the domain."""
+    __props__ = ("kernel", "in_axes", "out_drop", "in_bcast")
+
+    def __init__(self, kernel: Kernel, in_axes, out_drop, in_bcast, labels=()):
+        self.kernel, self.in_axes, self.out_drop, self.in_bcast = \
+            kernel, tuple(in_axes), tuple(out_drop), tuple(in_bcast)
+        self.labels = tuple(labels)      # the ops it absorbed, for people and pictures
+
+    @property
+    def name(self) -> str:
+        return "fused"
+
+    def __str__(self) -> str:
+        return f"fused{{{', '.join(self.labels)}}}"
+
+    def make_node(self, *inputs):
+        raise TypeError("Fused nodes are made by the fusion pass only")
+
+    def domain_views(self, inputs: Sequence[np.ndarray]) -> tuple[list[np.ndarray], tuple]:
+        """Inputs viewed with the kernel's rank, and the domain shape; raises on inputs
+        that broadcast along axes not declared broadcastable."""
+        nd = self.kernel.ndim
+        views = []
+        for a, axes in zip(inputs, self.in_axes):
+            shape = [1] * nd
+            for ax, d in zip(axes, a.shape):
+                shape[ax] = d
+            views.append(a.reshape(shape))
+        domain = []
+        for ax in range(nd):
+            sizes = {v.shape[ax] for v, b in zip(views, self.in_bcast) if ax not in b}
+            if len(sizes) > 1:
+                raise ValueError(
+                    f"inputs of shapes {[a.shape for a in inputs]} do not match on an axis "
+                    f"that is not declared broadcastable (sizes {sorted(sizes)})")
+            domain.append(sizes.pop() if sizes else 1)
+        return views, tuple(domain)
+
+    def check_domain(self, domain: tuple) -> None:
+        for s in self.kernel.stores:
+            if s.reduce:
+                check_nonempty(Reduce(s.reduce, s.axes), domain)
+                break
+
+    def finish(self, outs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Kernel outputs (keepdims-shaped) reshaped to the node's output shapes."""
+        return [o if not drop else o.reshape([d for a, d in enumerate(o.shape)
+                                              if a not in drop])
+                for o, drop in zip(outs, self.out_drop)]
+
+    def perform(self, node: Apply, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        views, domain = self.domain_views(inputs)
+        self.check_domain(domain)
+        return self.finish(interpret(self.kernel, views, shape=domain))
+
+    def grad(self, inputs, outputs, output_grads):
+        raise TypeError("differentiate before compiling: fused nodes have no gradient")
+
+
+@dataclass
+class _Group:
+    root: Apply
+    ndim: int
+    domain: tuple[bool, ...]               # broadcastable pattern of the domain
+    nodes: list[Apply] = field(default_factory=list)
+    epilogue: list[Apply] = field(default_factory=list)
+
+    @property
+    def ids(self) -> set[int]:
+        return {id(n) for n in (*self.nodes, *self.epilogue)}
+
+
+def _fusable(node: Apply) -> bool:
+    return isinstance(node.op, Elemwise)
+
+
+class _Fuser:
+    def __init__(self, fg: FunctionGraph):
+        self.fg = fg
+        self.pos = {id(n): i for i, n in enumerate(fg.nodes)}
+        self.group_of: dict[int, _Group] = {}
+
+    def clients(self, v: Variable) -> list:
+        return [c for c, _ in self.fg.clients.get(id(v), [])]
+
+    def depends_on(self, v: Variable, ids: set[int], lo: int) -> bool:
+        """Does ``v`` depend on a node in ``ids``? (nodes before position ``lo`` cannot)"""
+        stack, seen = [v.owner], set()
+        while stack:
+            n = stack.pop()
+            if n is None or id(n) in seen:
+                continue
+            seen.add(id(n))
+            if id(n) in ids:
+                return True
+            if self.pos[id(n)] >= lo:
+                stack.extend(i.owner for i in n.inputs)
+        return False
+
+    def reaches(self, node: Apply, ids: set[int], hi: int) -> bool:
+        """Does a path from ``node`` reach a node in ``ids``? (nodes after ``hi`` cannot)"""
+        stack, seen = [node], set()
+        while stack:
+            n = stack.pop()
+            if n == "output" or id(n) in seen:
+                continue
+            seen.add(id(n))
+            if id(n) in ids:
+                return True
+            if self.pos[id(n)] <= hi:
+                stack.extend(c for o in n.outputs for c in self.clients(o))
+        return False
+
+    def try_absorb(self, g: _Group, p: Apply) -> bool:
+        v = p.outputs[0]
+        if not _fusable(p) or id(p) in self.group_of or v.ndim != g.ndim:
+            return False
+        ids = g.ids
+        outside = [c for c in self.clients(v) if c == "output" or id(c) not in ids]
+        if outside and v.type.broadcastable != g.domain:
+            return False       # needed outside at a smaller shape: it gets its own kernel
+        members = [*g.nodes, p]
+        lo = min(self.pos[id(n)] for n in members)
+        hi = max(self.pos[id(n)] for n in g.nodes)
+        if any(self.depends_on(i, ids, lo) for i in p.inputs):
+            return False
+        if any(c != "output" and self.reaches(c, ids, hi) for c in outside):
+            return False
+        g.nodes.append(p)
+        return True
+
+    def grow(self, g: _Group) -> None:
+        work = list(g.nodes)
+        while work:
+            node = work.pop()
+            for i in node.inputs:
+                if i.owner is not None and self.try_absorb(g, i.owner):
+                    work.append(i.owner)
+
+    def grow_epilogue(self, g: _Group) -> None:
+        """Absorb the elementwise work on the reduced shape that follows a reduction."""
+        out = g.root.outputs[0]
+        inside = {id(out)}
+        lo = min(self.pos[id(n)] for n in g.nodes)
+        changed = True
+        while changed:
+            changed = False
+            for v in [out, *(n.outputs[0] for n in g.epilogue)]:
+                for c in self.clients(v):
+                    if c == "output" or not _fusable(c) or id(c) in self.group_of or \
+                            c in g.epilogue or \
+                            c.outputs[0].type.broadcastable != out.type.broadcastable:
+                        continue
+                    ids = g.ids
+                    if any(id(i) not in inside and self.depends_on(i, ids, lo)
+                           for i in c.inputs):
+                        continue
+                    g.epilogue.append(c)
+                    inside.add(id(c.outputs[0]))
+                    changed = True
+
+    def groups(self) -> list[_Group]:
+        """Reductions group first (so the work after them can join their epilogue), then
+        the remaining elementwise nodes, each walk from the outputs up."""
+        found = []
+        for phase in (Reduce, Elemwise):
+            for node in reversed(self.fg.nodes):
+                if id(node) in self.group_of or not isinstance(node.op, phase):
+                    continue
+                x = node.inputs[0] if phase is Reduce else node.outputs[0]
+                g = _Group(node, x.ndim, x.type.broadcastable, [node])
+                self.grow(g)
+                if phase is Reduce:
+                    self.grow_epilogue(g)
+                for n in (*g.nodes, *g.epilogue):
+                    self.group_of[id(n)] = g
+                if len(g.nodes) + len(g.epilogue) > 1:
+                    found.append(g)
+        return found
+
+
+def _build(fuser: _Fuser, g: _Group) -> tuple[Fused, list[Variable], list[Variable]]:
+    """The Fused op for a group, its input variables and the variables it replaces."""
+    ids, pos = g.ids, fuser.pos
+    body_nodes = sorted(g.nodes, key=lambda n: pos[id(n)])
+    reduce_node = g.root if isinstance(g.root.op, Reduce) else None
+    if reduce_node is not None:
+        body_nodes.remove(reduce_node)
+    inputs: list[Variable] = []
+    in_index: dict[int, int] = {}
+    b = Builder()
+    val: dict[int, int] = {}
+
+    def load(v: Variable, builder: Builder) -> int:
+        if id(v) not in in_index:
+            in_index[id(v)] = len(inputs)
+            inputs.append(v)
+        return builder.load(in_index[id(v)], v.dtype)
+
+    for n in body_nodes:
+        args = [val[id(i)] if id(i) in val else
+                b.const(_inline_scalar(i), i.dtype) if _inline_scalar(i) is not None else
+                load(i, b) for i in n.inputs]
+        val[id(n.outputs[0])] = n.op.scalar.lower(b, args)
+
+    stores: list[Store] = []
+    outputs: list[Variable] = []
+    drops: list[tuple[int, ...]] = []
+    # values needed outside the group become elementwise stores
+    for n in body_nodes:
+        v = n.outputs[0]
+        if any(c == "output" or id(c) not in ids for c in fuser.clients(v)):
+            stores.append(Store(val[id(v)]))
+            outputs.append(v)
+            drops.append(())
+    epi_axes: dict[int, tuple[int, ...]] = {}
+    if reduce_node is not None:
+        op, x = reduce_node.op, reduce_node.inputs[0]
+        acc_val = val[id(x)] if id(x) in val else load(x, b)
+        e = Builder()
+        acc = e.emit("acc", x.dtype)
+        if op.mean:
+            acc = e.emit("div", x.dtype, (acc, e.emit("count", x.dtype)))
+        kept = tuple(a for a in range(g.ndim) if op.keepdims or a not in op.axes)
+        red_out = reduce_node.outputs[0]
+        evals = {id(red_out): acc}
+        epilogue_nodes = sorted(g.epilogue, key=lambda n: pos[id(n)])
+        for n in epilogue_nodes:
+            args = []
+            for i in n.inputs:
+                if id(i) in evals:
+                    args.append(evals[id(i)])
+                elif _inline_scalar(i) is not None:
+                    args.append(e.const(_inline_scalar(i), i.dtype))
+                else:
+                    epi_axes.setdefault(id(i), kept)
+                    args.append(load(i, e))
+            evals[id(n.outputs[0])] = n.op.scalar.lower(e, args)
+        # every value on the reduced shape that is used outside gets a store
+        for v in [red_out, *(n.outputs[0] for n in epilogue_nodes)]:
+            if any(c == "output" or id(c) not in ids for c in fuser.clients(v)):
+                epilogue = _epilogue_ending_at(e, evals[id(v)]) if len(e.body) > 1 else ()
+                stores.append(Store(acc_val, op.combiner, op.axes, epilogue))
+                outputs.append(v)
+                drops.append(() if op.keepdims else op.axes)
+
+    in_axes, in_bcast = [], []
+    for v in inputs:
+        axes = epi_axes.get(id(v), tuple(range(g.ndim)))
+        in_axes.append(axes)
+        placed = dict(zip(axes, v.type.broadcastable))
+        in_bcast.append(tuple(a for a in range(g.ndim) if placed.get(a, True)))
+    labels = [str(n.op) for n in (*sorted(g.nodes, key=lambda n: pos[id(n)]), *g.epilogue)]
+    name = "fused_" + "_".join(dict.fromkeys(
+        n.op.scalar.name if isinstance(n.op, Elemwise) else n.op.name
+        for n in (*sorted(g.nodes, key=lambda n: pos[id(n)]), *g.epilogue)))[:48]
+    kernel = Kernel(name,
+                    tuple(Buffer(f"in{i}", v.dtype, g.ndim) for i, v in enumerate(inputs)),
+                    tuple(Buffer(f"out{j}", v.dtype, g.ndim) for j, v in enumerate(outputs)),
+                    g.ndim, tuple(b.body), tuple(stores))
+    return Fused(kernel, in_axes, drops, in_bcast, labels), inputs, outputs
+
+
+def _inline_scalar(v: Variable):
+    """The value of a one-element constant, which a kernel takes as an immediate."""
+    if isinstance(v, Constant) and v.data.size == 1:
+        return v.data.reshape(-1)[0].item()
+    return None
+
+
+def _epilogue_ending_at(e: Builder, last: int) -> tuple[Instr, ...]:
+    """The epilogue body with its result as the last instruction (the IR's convention)."""
+    body = list(e.body)
+    if last == len(body) - 1:
+        return tuple(body)
+    ins = body[last]
+    # re-emit the result at the end: a cast to its own dtype is not an op, so select
+    # with a constant true condition stands in as a no-op copy
+    t = len(body)
+    body.append(Instr("const", "bool", (), True))
+    body.append(Instr("select", ins.dtype, (t, last, last)))
+    return tuple(body)
+
+
+def fuse(fg: FunctionGraph, log: RewriteLog) -> int:
+    """The fusion pass."""
+    fg.refresh()
+    fuser = _Fuser(fg)
+    groups = fuser.groups()
+    built = [_build(fuser, g) for g in groups]
+    new_nodes = []
+    for (op, inputs, outputs), g in zip(built, groups):
+        node = Apply(op, inputs, [TensorType(o.dtype, o.type.shape)() for o in outputs],
+                     trace=g.root.trace)
+        new_nodes.append((node, outputs))
+        for i, v in enumerate(inputs):
+            fg.clients[id(v)].append((node, i))
+        log.counts[f"fuse_{'reduce' if isinstance(g.root.op, Reduce) else 'elemwise'}"] += 1
+        log.counts["fused_ops"] += len(g.nodes) + len(g.epilogue)
+    for node, outputs in new_nodes:
+        for old, new in zip(outputs, node.outputs):
+            fg.replace(old, new)
+    fg.refresh()
+    _check_acyclic(fg)
+    return len(groups)
+
+
+def _check_acyclic(fg: FunctionGraph) -> None:
+    """Fusion must leave a DAG (the grouping rules guarantee it; this checks them)."""
+    g = nx.DiGraph()
+    for n in fg.nodes:
+        for i in n.inputs:
+            if i.owner is not None:
+                g.add_edge(id(i.owner), id(n))
+    if not nx.is_directed_acyclic_graph(g):
+        raise RuntimeError("fusion produced a cycle; please report this graph")

@@ -1,0 +1,103 @@
+"""Numerical-stability rewrites: forms that lose precision or overflow become stable ones.
+
+``log(sigmoid(x))`` at x = -800 is -800 after this pass, not -inf.
+"""
+from __future__ import annotations
+
+import sys
+
+from ..ops.elemwise import Elemwise
+from .engine import register
+from .match import as_type_of, ew, is_const, same_shape
+
+
+def _T():
+    return sys.modules["symgraph.tensor"]
+
+
+def _other(node, const):
+    """For a binary node with ``const`` as one operand, the other operand."""
+    a, b = node.inputs
+    if is_const(b, const):
+        return a
+    if is_const(a, const):
+        return b
+    return None
+
+
+@register("stabilize", tracks=[Elemwise])
+def log1p_form(fg, node):
+    """log(1 + x) -> log1p(x)."""
+    inner = ew(node.outputs[0], "log") and ew(node.inputs[0], "add")
+    if not inner:
+        return None
+    x = _other(inner, 1)
+    out = node.outputs[0]
+    if x is None or not same_shape(x, out) or _T().log1p(x).dtype != out.dtype:
+        return None
+    return [_T().log1p(x)]
+
+
+@register("stabilize", tracks=[Elemwise])
+def expm1_form(fg, node):
+    """exp(x) - 1 -> expm1(x)."""
+    if not ew(node.outputs[0], "sub") or not is_const(node.inputs[1], 1):
+        return None
+    e = ew(node.inputs[0], "exp")
+    out = node.outputs[0]
+    if not e or not same_shape(e.inputs[0], out) or e.outputs[0].dtype != out.dtype:
+        return None
+    return [_T().expm1(e.inputs[0])]
+
+
+@register("stabilize", tracks=[Elemwise])
+def log_sigmoid(fg, node):
+    """log(sigmoid(x)) -> -softplus(-x); log(1 - sigmoid(x)) -> -softplus(x)."""
+    if not ew(node.outputs[0], "log"):
+        return None
+    T, arg, out = _T(), node.inputs[0], node.outputs[0]
+    s = ew(arg, "sigmoid")
+    if s and s.outputs[0].dtype == out.dtype:
+        return [-T.softplus(-s.inputs[0])]
+    sub = ew(arg, "sub")
+    if sub and is_const(sub.inputs[0], 1):
+        s = ew(sub.inputs[1], "sigmoid")
+        if s and same_shape(s.inputs[0], out) and s.outputs[0].dtype == out.dtype:
+            return [-T.softplus(s.inputs[0])]
+    return None
+
+
+@register("stabilize", tracks=[Elemwise])
+def log_sum_exp(fg, node):
+    """log(sum(exp(x))) -> logsumexp(x) (with the max shift: no overflow)."""
+    from ..ops.reduce import Reduce, logsumexp
+    if not ew(node.outputs[0], "log"):
+        return None
+    r = node.inputs[0].owner
+    if r is None or not isinstance(r.op, Reduce) or r.op.combiner != "add" or r.op.mean:
+        return None
+    e = ew(r.inputs[0], "exp")
+    if not e or e.inputs[0].dtype != node.outputs[0].dtype or _max_shifted(e.inputs[0]):
+        return None
+    return [logsumexp(e.inputs[0], r.op.axes, r.op.keepdims)]
+
+
+def _max_shifted(v) -> bool:
+    """``v`` is ``a - shift`` with the shift computed from ``max(a)``: logsumexp's own
+    inner form, which must not be rewritten again."""
+    from ..ops.reduce import Reduce
+    sub = ew(v, "sub")
+    if not sub:
+        return False
+    a, stack = sub.inputs[0], [sub.inputs[1]]
+    for _ in range(8):
+        if not stack:
+            return False
+        w = stack.pop()
+        if w.owner is None:
+            continue
+        if isinstance(w.owner.op, Reduce) and w.owner.op.combiner == "max" and \
+                w.owner.inputs[0] is a:
+            return True
+        stack.extend(w.owner.inputs)
+    return False
