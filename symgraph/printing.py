@@ -1,4 +1,4 @@
-"""Looking at graphs: ``debugprint`` (text).
+"""Looking at graphs: ``debugprint`` (text), ``to_dot`` and ``to_svg`` (pictures).
 
 >>> import symgraph as sg
 >>> x = sg.dvector("x")
@@ -77,4 +77,151 @@ def debugprint(obj, file: TextIO | None = None, print_type: bool = True) -> str 
     return None
 
 
-__all__ = ["debugprint", "Constant"]
+
+
+# ---------------------------------------------------------------- pictures
+_STYLE = {
+    "input": 'shape=ellipse, style=filled, fillcolor="#d8f0d8"',
+    "shared": 'shape=ellipse, style=filled, fillcolor="#d8e4f8"',
+    "constant": 'shape=box, style="rounded,filled", fillcolor="#eeeeee", fontsize=10',
+    "node": 'shape=box, style=filled, fillcolor="#fff6d5"',
+    "output": 'shape=plaintext, fontcolor="#804000"',
+    "scalar": 'shape=box, style="rounded,filled", fillcolor="#ffe3b3", fontsize=10',
+}
+
+
+def _q(text: str) -> str:
+    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _roots(obj, before: bool):
+    """(variables to draw from, their labels, update pairs) for a variable, a list of
+    them, or a compiled function (its optimized graph, or as written if ``before``)."""
+    from .function import Function
+    if isinstance(obj, Function):
+        n = len(obj.outputs)
+        exprs = [*obj.outputs, *(u for _, u in obj.updates)] if before else obj.graph_outputs
+        labels = [f"output {i}" for i in range(n)]
+        return list(exprs[:n]), labels, [(s, e) for (s, _), e in zip(obj.updates, exprs[n:])]
+    roots = list(obj) if isinstance(obj, (list, tuple)) else [obj]
+    for r in roots:
+        if not isinstance(r, Variable):
+            raise TypeError(f"to_dot takes variables or a compiled function, got "
+                            f"{type(r).__name__}")
+    return roots, [r.name or f"output {i}" for i, r in enumerate(roots)], []
+
+
+def _short(value) -> str:
+    return f"{value:.7g}" if isinstance(value, float) else repr(value)
+
+
+def to_dot(obj, before: bool = False) -> str:
+    """The graph as Graphviz DOT source (no Graphviz program needed).
+
+    ``obj`` is a variable, a list of variables, or a compiled function (its optimized
+    graph; ``before=True`` for the graph as written). Each node shows its op, dtype and
+    shape; inputs, shared variables, constants and outputs are styled apart; updates are
+    dashed edges back to their shared variable; a fused kernel is a cluster of its scalar
+    ops.
+
+    >>> import symgraph as sg
+    >>> x = sg.dvector("x")
+    >>> "digraph" in sg.to_dot(sg.exp(x) + 1)
+    True
+    """
+    from .function import SharedVariable
+    from .graph import toposort
+    from .rewrite.fuse import Fused
+    roots, labels, updates = _roots(obj, before)
+    everything = roots + [e for _, e in updates]
+    ident: dict[int, str] = {}
+    lines = ["digraph symgraph {", "  rankdir=TB; node [fontname=Helvetica, fontsize=11];",
+             "  edge [fontname=Helvetica, fontsize=9, color=\"#555555\"];"]
+
+    def vid(v: Variable) -> str:
+        """The DOT node an edge from ``v`` starts at (its producer, or the leaf itself)."""
+        if v.owner is not None:
+            return ident[id(v.owner)]
+        if id(v) not in ident:
+            ident[id(v)] = f"v{len(ident)}"
+            if isinstance(v, SharedVariable):
+                style, text = "shared", f"{v.name or 'shared'}\n{v.type} (shared)"
+            elif isinstance(v, Constant):
+                style, text = "constant", f"{v!r}\n{v.type}"
+            else:
+                style, text = "input", f"{v.name or 'input'}\n{v.type}"
+            lines.append(f"  {ident[id(v)]} [label={_q(text)}, {_STYLE[style]}];")
+        return ident[id(v)]
+
+    def out_types(node) -> str:
+        return ", ".join(str(o.type) for o in node.outputs)
+
+    for k, node in enumerate(toposort(everything)):
+        name = ident[id(node)] = f"n{k}"
+        if isinstance(node.op, Fused):
+            kern = node.op.kernel
+            lines.append(f"  subgraph cluster_{name} {{")
+            lines.append(f'    label={_q("fused kernel " + kern.name + chr(10) + out_types(node))};'
+                         ' style="rounded,filled"; fillcolor="#fff6d5"; color="#c08000";')
+            lines.append(f"    {name} [label={_q('outputs')}, shape=point, width=0.1];")
+            for i, ins in enumerate(kern.body):
+                text = (f"load in{ins.attr}" if ins.op == "load" else
+                        _short(ins.attr) if ins.op == "const" else ins.op) + f"\n{ins.dtype}"
+                lines.append(f"    {name}_s{i} [label={_q(text)}, {_STYLE['scalar']}];")
+                for a in ins.args:
+                    lines.append(f"    {name}_s{a} -> {name}_s{i};")
+            for j, st in enumerate(kern.stores):
+                tag = f"store {j}" + (f"\n{st.reduce} over {st.axes}" if st.reduce else "")
+                if st.epilogue:
+                    tag += "\n+ " + ", ".join(e.op for e in st.epilogue if e.op != "acc")
+                lines.append(f"    {name}_st{j} [label={_q(tag)}, {_STYLE['scalar']}, "
+                             'fillcolor="#f8c880"];')
+                lines.append(f"    {name}_s{st.value} -> {name}_st{j};")
+                lines.append(f"    {name}_st{j} -> {name} [arrowhead=none];")
+            lines.append("  }")
+            for i, v in enumerate(node.inputs):
+                loads = [s for s, ins in enumerate(kern.body) if ins.op == "load" and ins.attr == i]
+                target = f"{name}_s{loads[0]}" if loads else name
+                lines.append(f"  {vid(v)} -> {target};")
+            continue
+        lines.append(f"  {name} [label={_q(str(node.op) + chr(10) + out_types(node))}, "
+                     f"{_STYLE['node']}];")
+        for v in node.inputs:
+            lines.append(f"  {vid(v)} -> {name};")
+    for k, (r, label) in enumerate(zip(roots, labels)):
+        lines.append(f"  out{k} [label={_q(label)}, {_STYLE['output']}];")
+        lines.append(f"  {vid(r)} -> out{k};")
+    for s, e in updates:
+        lines.append(f"  {vid(e)} -> {vid(s)} [style=dashed, color=\"#2060c0\", "
+                     f"label={_q('update')}, constraint=false];")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+_NO_DOT = ("rendering SVG needs Graphviz's `dot` program, which was not found: install it "
+           "with `sudo apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` "
+           "(macOS) or `conda install graphviz`. sg.to_dot(...) gives the DOT source "
+           "without it.")
+
+
+def to_svg(obj, path: str | None = None, before: bool = False) -> str:
+    """The graph rendered as SVG text (see :func:`to_dot`); also written to ``path`` if
+    given. Needs Graphviz's ``dot`` program."""
+    import graphviz
+    try:
+        svg = graphviz.Source(to_dot(obj, before)).pipe(format="svg", encoding="utf-8")
+    except graphviz.ExecutableNotFound:
+        raise RuntimeError(_NO_DOT) from None
+    if path is not None:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(svg)
+    return svg
+
+
+def repr_svg(obj) -> str | None:
+    """Jupyter's inline SVG for variables and functions (None without Graphviz, so the
+    notebook falls back to the text repr)."""
+    try:
+        return to_svg(obj)
+    except RuntimeError:
+        return None
