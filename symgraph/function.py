@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any, Sequence
 
@@ -18,6 +19,8 @@ from codegen.program import StepError
 
 from .config import BACKENDS, config
 from .graph import Apply, Constant, Variable, clone_replace, graph_inputs, toposort
+from .lower import backend_compiler, lower
+from .rewrite.fuse import Fused
 from .tensor import TensorVariable, as_tensor
 from .types import FLOATS, TensorType, as_dtype
 
@@ -97,7 +100,9 @@ class Function:
             self.rewrite_log = RewriteLog()
         self.graph_outputs = exprs
         self.nodes: list[Apply] = toposort(exprs)
-        self._program = _lower_reference(self)
+        self._program = lower(self.nodes, [*inputs, *self.shared], exprs,
+                              backend_compiler(backend))
+        self._lock = threading.Lock()
         self.compile_time = time.perf_counter() - t0
 
     def _bind(self, args: Sequence, kwargs: dict) -> list[np.ndarray]:
@@ -120,21 +125,47 @@ class Function:
         return [v.type.filter(a, f"input {i} ({v!r})")
                 for i, (v, a) in enumerate(zip(self.inputs, values))]
 
+    def _repr_svg_(self):
+        from .printing import repr_svg
+        return repr_svg(self)
+
     def _label(self) -> str:
         return f"function {self.name!r}" if self.name else "function"
 
     def __call__(self, *args, **kwargs):
         values = self._bind(args, kwargs)
         values += [s.get_value(borrow=True) for s in self.shared]
-        try:
-            results = self._program.run(values)
-        except StepError as e:
-            raise _runtime_error(e) from e.__cause__
-        n_out = len(self.outputs)
-        outs = [_fresh(r, values) for r in results[:n_out]]
-        for (s, _), v in zip(self.updates, results[n_out:]):
-            s._value = np.array(v, copy=True) if _aliases(v, values) else v
+        with self._lock:       # reused intermediate buffers belong to one call at a time
+            try:
+                results = self._program.run(values)
+            except StepError as e:
+                raise _runtime_error(e) from e.__cause__
+            n_out = len(self.outputs)
+            outs = [_fresh(r, values) for r in results[:n_out]]
+            for (s, _), v in zip(self.updates, results[n_out:]):
+                s._value = np.array(v, copy=True) if _aliases(v, values) else v
         return outs[0] if self._single else outs
+
+    @property
+    def kernel_sources(self) -> dict[str, str]:
+        """The source of every compiled kernel by name (LLVM IR for ``llvm``; for
+        ``numpy``, the kernel IR listing it interprets)."""
+        out = {}
+        for step in self._program.steps:
+            if step.kernel is not None or isinstance(step.origin.op, Fused):
+                k = step.kernel or step.origin.op.kernel
+                out[k.name] = _source(k, self.backend)
+        return out
+
+
+def _source(kernel, backend: str) -> str:
+    if backend == "llvm":
+        from codegen.llvm import compile_kernel
+        return compile_kernel(kernel).source
+    if backend == "cuda":
+        from codegen.cuda import sources
+        return "\n".join(sources(kernel).values())
+    return str(kernel)
 
 
 def _fresh(r: np.ndarray, values: list[np.ndarray]) -> np.ndarray:
@@ -160,42 +191,6 @@ def _runtime_error(e: StepError) -> Exception:
         return kind(msg)
     except Exception:
         return RuntimeError(msg)
-
-
-def _lower_reference(f: Function):
-    """The numpy reference program: every node runs its op's ``perform``."""
-    from codegen.program import Program, Step
-    slots: dict[int, int] = {}
-
-    def slot(v: Variable) -> int:
-        return slots.setdefault(id(v), len(slots))
-
-    inputs = tuple(slot(v) for v in (*f.inputs, *f.shared))
-    constants: dict[int, np.ndarray] = {}
-    steps = []
-    for node in f.nodes:
-        for v in node.inputs:
-            if isinstance(v, Constant) and id(v) not in slots:
-                constants[slot(v)] = v.data
-        steps.append(Step("call", _performer(node), tuple(slot(v) for v in node.inputs),
-                          tuple(slot(v) for v in node.outputs), str(node.op), node))
-    for v in f.graph_outputs:
-        if isinstance(v, Constant) and id(v) not in slots:
-            constants[slot(v)] = v.data
-    outputs = tuple(slot(v) for v in f.graph_outputs)
-    return Program(len(slots), inputs, outputs, steps, constants)
-
-
-def _performer(node: Apply):
-    perform, out_types = node.op.perform, [o.type for o in node.outputs]
-
-    def run(*args):
-        outs = perform(node, list(args))
-        for o, t in zip(outs, out_types):
-            if o.dtype.name != t.dtype or not t.accepts_shape(o.shape):
-                raise TypeError(f"{node.op} produced {o.dtype}{o.shape}, its type says {t}")
-        return outs
-    return run
 
 
 def function(inputs: Sequence[Variable], outputs=None, updates=None, givens=None,

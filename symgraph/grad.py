@@ -81,6 +81,9 @@ def grad(cost: Variable | None, wrt, consider_constant: Sequence[Variable] | Non
                             "mean(), or sg.jacobian / sg.Lop for non-scalar outputs")
         if cost.dtype not in FLOATS:
             raise TypeError(f"grad: cost must be a float scalar, got {cost.type}")
+        if not known_grads and not consider_constant:
+            from .rewrite.stabilize import stabilize_graph
+            (cost,) = stabilize_graph([cost], keep=wrt_list)
         seeds[id(cost)] = ones_like(cost)
         roots.append(cost)
     for v, g in (known_grads or {}).items():

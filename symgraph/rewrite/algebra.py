@@ -174,3 +174,25 @@ def power_specialize(fg, node):
     if x.dtype != out.dtype or (out.dtype not in ("float32", "float64") and p not in (3, 4)):
         return None
     return [_POWERS[p](_T(), x)]
+
+
+def _shift(T, x, axis):
+    """x minus its max along ``axis`` (0 where the max is not finite), as the nnet ops'
+    reference computes it."""
+    m = T.max(x, axis=axis, keepdims=True)
+    return x - T.where(T.isfinite(m), m, 0)
+
+
+@register("specialize")
+def expand_softmax(fg, node):
+    """softmax and log_softmax become elementwise work and reductions, which fusion then
+    turns into at most three kernels (max; exp and sum; the normalization)."""
+    from ..ops.nnet import LogSoftmax, Softmax
+    if not isinstance(node.op, (Softmax, LogSoftmax)):
+        return None
+    T, x, axis = _T(), node.inputs[0], node.op.axis
+    s = _shift(T, x, axis)
+    if isinstance(node.op, Softmax):
+        e = T.exp(s)
+        return [e / T.sum(e, axis=axis, keepdims=True)]
+    return [s - T.log(T.sum(T.exp(s), axis=axis, keepdims=True))]

@@ -101,3 +101,53 @@ def _max_shifted(v) -> bool:
             return True
         stack.extend(w.owner.inputs)
     return False
+
+
+@register("stabilize", tracks=[Elemwise])
+def log_softmax_form(fg, node):
+    """log(softmax(z)) -> log_softmax(z); log(pick(softmax(z), y)) -> pick(log_softmax(z), y)
+    (the cross-entropy of a softmax, computed on the logits)."""
+    from ..ops.nnet import LogSoftmax, Pick, Softmax
+    if not ew(node.outputs[0], "log"):
+        return None
+    arg = node.inputs[0].owner
+    if arg is None:
+        return None
+    if isinstance(arg.op, Softmax):
+        return [LogSoftmax(arg.op.axis)(arg.inputs[0])]
+    if isinstance(arg.op, Pick):
+        sm = arg.inputs[0].owner
+        if sm is not None and isinstance(sm.op, Softmax) and sm.op.axis in (-1, sm.inputs[0].ndim - 1):
+            return [Pick()(LogSoftmax(sm.op.axis)(sm.inputs[0]), arg.inputs[1])]
+    return None
+
+
+def stabilize_graph(outputs, keep=()) -> list:
+    """``outputs`` rebuilt with the stabilize rewrites applied, so that ``grad`` works on
+    the stable form (the gradient of ``log(sigmoid(x))`` at -800 is then 1, not nan).
+    Returns ``outputs`` unchanged if a rewrite would rebuild one of the ``keep``
+    variables (a non-input ``wrt`` of ``grad``), which must stay the user's."""
+    from ..graph import ancestors, clone_replace, toposort
+    from .engine import FunctionGraph, rewriters
+    outputs = list(outputs)
+    for _ in range(4):
+        fg = FunctionGraph(outputs, clone=False)
+        repl = {}
+        for node in fg.nodes:
+            if any(id(i) in repl for i in node.inputs):
+                continue
+            for fn, tracks in rewriters("stabilize"):
+                if tracks and not isinstance(node.op, tracks):
+                    continue
+                new = fn(fg, node)
+                if new is not None:
+                    for o, n in zip(node.outputs, new):
+                        repl[id(o)] = (o, n)
+                    break
+        if not repl:
+            return outputs
+        keep_owned = [k for k in keep if k.owner is not None]
+        if keep_owned and any(id(o) in ancestors(keep_owned) for o, _ in repl.values()):
+            return outputs
+        outputs = clone_replace(outputs, {o: n for o, n in repl.values()})
+    return outputs
