@@ -13,10 +13,10 @@ from typing import Sequence
 
 import numpy as np
 
-from . import config as _config_mod
+from .config import config as _config
 from .graph import Constant, Variable
 from .ops.elemwise import SCALAR_OPS, Elemwise, cast_op
-from .types import FLOATS, TensorType, as_dtype, is_weak, result_dtype
+from .types import FLOATS, INTS, TensorType, as_dtype, is_weak, result_dtype
 
 
 class TensorVariable(Variable):
@@ -124,6 +124,10 @@ class TensorVariable(Variable):
     def dot(self, o): return _blas().dot(self, o)
     def clip(self, lo, hi): return clip(self, lo, hi)
 
+    def _repr_svg_(self):
+        from .printing import repr_svg
+        return repr_svg(self)
+
     def eval(self, inputs: dict | None = None, backend: str | None = None):
         """Compute this variable for the given ``{variable: value}`` (compiled once and
         cached per set of inputs).
@@ -166,7 +170,7 @@ def constant(value, dtype=None, name: str | None = None) -> TensorConstant:
     if dtype is None:
         arr = np.asarray(value)
         if arr.dtype == np.float64 and not isinstance(value, (np.ndarray, np.generic)):
-            dtype = _config_mod.config.floatX
+            dtype = _config.floatX
         elif arr.dtype.kind == "i" and not isinstance(value, (np.ndarray, np.generic)):
             dtype = "int64"
         else:
@@ -201,7 +205,7 @@ builtins_any = _builtins.any
 def tensor(name: str | None = None, dtype=None, shape: Sequence[int | None] = ()
            ) -> TensorVariable:
     """An input variable of any rank: ``sg.tensor("x", "float32", shape=(None, 3))``."""
-    return TensorType(dtype or _config_mod.config.floatX, shape)(name)
+    return TensorType(dtype or _config.floatX, shape)(name)
 
 
 def _ctor(shape):
@@ -229,10 +233,18 @@ def _elemwise(name: str) -> Elemwise:
     return Elemwise(SCALAR_OPS[name])
 
 
-def _weak_const(value, others: list[Variable]) -> TensorConstant:
-    dt = result_dtype(*(o.dtype for o in others), value) if others else None
-    if others and isinstance(value, float) and dt not in FLOATS:
-        dt = None
+def _weak_const(value, others: list[Variable], exact: bool = False) -> TensorConstant:
+    """A Python scalar as the constant numpy 2 makes of it next to ``others`` (NEP 50)."""
+    if not others:
+        return constant(value)
+    dt = result_dtype(*(o.dtype for o in others), value)
+    if dt in FLOATS:
+        return constant(float(value), dt)  # an int rounds to the float type, as in numpy
+    if dt in INTS and not np.iinfo(dt).min <= value <= np.iinfo(dt).max:
+        if exact:  # numpy 2 compares and divides by an out-of-range int exactly
+            return constant(value)
+        raise OverflowError(f"Python integer {value} out of bounds for {dt} (as in numpy "
+                            f"2): cast the tensor to a wider dtype first")
     return constant(value, dt)
 
 
@@ -240,8 +252,9 @@ def apply_elemwise(op: Elemwise, *args) -> TensorVariable:
     """Apply an elementwise op, turning Python scalars into weak constants and padding
     lower-rank inputs with leading broadcast axes (numpy's rule)."""
     strong = [a for a in args if isinstance(a, Variable)]
+    exact = op.scalar.kind in ("cmp", "divide")  # int8 < 300 is True, int8 / 300 float64
     xs = [a if isinstance(a, Variable) else
-          (_weak_const(a, strong) if is_weak(a) else as_tensor(a)) for a in args]
+          (_weak_const(a, strong, exact) if is_weak(a) else as_tensor(a)) for a in args]
     nd = _builtins.max(x.ndim for x in xs)
     if nd:
         from .ops.shape import dimshuffle
@@ -331,5 +344,5 @@ from .grad import stop_gradient  # noqa: E402
 
 __all__ = [n for n in list(globals()) if not n.startswith("_") and n not in (
     "annotations", "lru_cache", "Sequence", "np", "Constant", "Variable", "SCALAR_OPS",
-    "Elemwise", "cast_op", "FLOATS", "TensorType", "as_dtype", "is_weak", "result_dtype",
-    "builtins_any", "TensorConstant", "apply_elemwise", "sum_to_type")]
+    "Elemwise", "cast_op", "FLOATS", "INTS", "TensorType", "as_dtype", "is_weak",
+    "result_dtype", "builtins_any", "TensorConstant", "apply_elemwise", "sum_to_type")]

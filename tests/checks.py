@@ -54,6 +54,6 @@ def check_grad(sym_fn: Callable, inputs: Sequence[np.ndarray],
 def non_contiguous(a: np.ndarray) -> np.ndarray:
     """The same values as ``a`` in a strided (every other element) view."""
     big = np.empty(tuple(2 * d for d in a.shape), a.dtype)
-    view = big[tuple(slice(None, None, 2) for _ in a.shape)]
+    view = big[(*(slice(None, None, 2) for _ in a.shape), Ellipsis)]
     view[...] = a
     return view
