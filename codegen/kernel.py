@@ -43,11 +43,12 @@ INTS = ("int8", "int16", "int32", "int64", "uint8")
 
 
 def _erf(x: np.ndarray) -> np.ndarray:
-    return np.frompyfunc(math.erf, 1, 1)(x).astype(x.dtype)
+    # np.asarray: frompyfunc gives a bare Python float for a 0-d input
+    return np.asarray(np.frompyfunc(math.erf, 1, 1)(x)).astype(x.dtype)
 
 
 def _erfc(x: np.ndarray) -> np.ndarray:
-    return np.frompyfunc(math.erfc, 1, 1)(x).astype(x.dtype)
+    return np.asarray(np.frompyfunc(math.erfc, 1, 1)(x)).astype(x.dtype)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
