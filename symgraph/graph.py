@@ -85,9 +85,10 @@ class Constant(Variable):
     def __repr__(self) -> str:
         if self.name:
             return self.name
+        if self.data.size == 1:
+            return repr(self.data.reshape(-1)[0].item())
         if self.data.size <= 4:
-            v = self.data.tolist()
-            return f"{v!r}" if self.data.ndim else str(v)
+            return repr(self.data.tolist())
         return f"Constant{{{self.type}}}"
 
     def clone(self) -> "Constant":

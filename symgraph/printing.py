@@ -6,7 +6,7 @@
 add [id A] float64(?,)
  ├─ exp [id B] float64(?,)
  │  └─ x [id C] float64(?,)
- └─ 1.0 [id D] float64()
+ └─ 1.0 [id D] float64(1,)
 """
 from __future__ import annotations
 

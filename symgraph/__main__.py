@@ -1,0 +1,30 @@
+"""Command line: ``python -m symgraph demo`` and ``python -m symgraph bench WORKLOAD``."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and run the chosen command; returns the exit status."""
+    from .bench import WORKLOADS
+    from .demo import EPOCHS
+    parser = argparse.ArgumentParser(prog="python -m symgraph",
+                                     description="symgraph: demo and benchmarks")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="train a small MLP on scikit-learn's digits")
+    demo.add_argument("--epochs", type=int, default=EPOCHS)
+    demo.add_argument("--seed", type=int, default=0)
+    bench = sub.add_parser("bench", help="run a benchmark and print its measurements")
+    bench.add_argument("workload", choices=sorted(WORKLOADS))
+    bench.add_argument("--quick", action="store_true", help="a small, fast smoke run")
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        from .demo import main as demo_main
+        return demo_main(epochs=args.epochs, seed=args.seed)
+    WORKLOADS[args.workload](args.quick)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,14 @@
+"""Benchmarks: programs that print measurements side by side, never pass/fail tests.
+
+Each workload is a function ``run(quick: bool) -> None`` registered in :data:`WORKLOADS`
+under the name ``python -m symgraph bench NAME`` uses; ``quick`` shrinks it to a smoke run.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from . import graph
+
+WORKLOADS: dict[str, Callable[[bool], None]] = {
+    "graph": graph.run,
+}
