@@ -111,41 +111,41 @@ def _fusable(node: Apply) -> bool:
 
 
 class _Fuser:
+    """Grouping, with reachability as bitsets: ``desc[i]`` has bit j set when node j (in
+    topological position) is reachable from node i. A group is contracted as it is
+    formed: whatever reaches one of its nodes then reaches all that any of them reaches,
+    so later groups are checked against the graph as it will be, and the final graph is
+    acyclic."""
+
     def __init__(self, fg: FunctionGraph):
         self.fg = fg
-        self.pos = {id(n): i for i, n in enumerate(fg.nodes)}
+        self.nodes = fg.nodes
+        self.pos = {id(n): i for i, n in enumerate(self.nodes)}
         self.group_of: dict[int, _Group] = {}
+        self.desc = [0] * len(self.nodes)
+        for i in range(len(self.nodes) - 1, -1, -1):
+            d = 0
+            for o in self.nodes[i].outputs:
+                for c, _ in fg.clients.get(id(o), ()):
+                    if c != "output":
+                        j = self.pos[id(c)]
+                        d |= (1 << j) | self.desc[j]
+            self.desc[i] = d
 
     def clients(self, v: Variable) -> list:
         return [c for c, _ in self.fg.clients.get(id(v), [])]
 
-    def depends_on(self, v: Variable, ids: set[int], lo: int) -> bool:
-        """Does ``v`` depend on a node in ``ids``? (nodes before position ``lo`` cannot)"""
-        stack, seen = [v.owner], set()
-        while stack:
-            n = stack.pop()
-            if n is None or id(n) in seen:
-                continue
-            seen.add(id(n))
-            if id(n) in ids:
-                return True
-            if self.pos[id(n)] >= lo:
-                stack.extend(i.owner for i in n.inputs)
-        return False
+    def masks(self, g: _Group) -> tuple[int, int]:
+        """(the group's nodes, everything reachable from them) as bitsets."""
+        members = reach = 0
+        for n in (*g.nodes, *g.epilogue):
+            i = self.pos[id(n)]
+            members |= 1 << i
+            reach |= self.desc[i]
+        return members, reach
 
-    def reaches(self, node: Apply, ids: set[int], hi: int) -> bool:
-        """Does a path from ``node`` reach a node in ``ids``? (nodes after ``hi`` cannot)"""
-        stack, seen = [node], set()
-        while stack:
-            n = stack.pop()
-            if n == "output" or id(n) in seen:
-                continue
-            seen.add(id(n))
-            if id(n) in ids:
-                return True
-            if self.pos[id(n)] <= hi:
-                stack.extend(c for o in n.outputs for c in self.clients(o))
-        return False
+    def depends_on(self, v: Variable, reach: int) -> bool:
+        return v.owner is not None and bool(reach >> self.pos[id(v.owner)] & 1)
 
     def try_absorb(self, g: _Group, p: Apply) -> bool:
         v = p.outputs[0]
@@ -155,15 +155,30 @@ class _Fuser:
         outside = [c for c in self.clients(v) if c == "output" or id(c) not in ids]
         if outside and v.type.broadcastable != g.domain:
             return False       # needed outside at a smaller shape: it gets its own kernel
-        members = [*g.nodes, p]
-        lo = min(self.pos[id(n)] for n in members)
-        hi = max(self.pos[id(n)] for n in g.nodes)
-        if any(self.depends_on(i, ids, lo) for i in p.inputs):
+        members, reach = self.masks(g)
+        # no path may leave the group and come back: through p's inputs, or from p's
+        # outside users
+        if any(self.depends_on(i, reach) for i in p.inputs):
             return False
-        if any(c != "output" and self.reaches(c, ids, hi) for c in outside):
+        if any(c != "output" and self.desc[self.pos[id(c)]] & members for c in outside):
             return False
         g.nodes.append(p)
         return True
+
+    def contract(self, g: _Group) -> None:
+        """Record that the group is now one node (see the class docstring). A group whose
+        only value used outside is its root's changes no reachability between outside
+        nodes (all its paths lead through the root), so it needs no update."""
+        ids = g.ids
+        leaving = sum(any(c == "output" or id(c) not in ids for c in self.clients(o))
+                      for n in (*g.nodes, *g.epilogue) for o in n.outputs)
+        if leaving <= 1:
+            return
+        members, reach = self.masks(g)
+        reach |= members
+        for i, d in enumerate(self.desc):
+            if d & members or members >> i & 1:
+                self.desc[i] = d | reach
 
     def grow(self, g: _Group) -> None:
         work = list(g.nodes)
@@ -177,7 +192,6 @@ class _Fuser:
         """Absorb the elementwise work on the reduced shape that follows a reduction."""
         out = g.root.outputs[0]
         inside = {id(out)}
-        lo = min(self.pos[id(n)] for n in g.nodes)
         changed = True
         while changed:
             changed = False
@@ -187,8 +201,8 @@ class _Fuser:
                             c in g.epilogue or \
                             c.outputs[0].type.broadcastable != out.type.broadcastable:
                         continue
-                    ids = g.ids
-                    if any(id(i) not in inside and self.depends_on(i, ids, lo)
+                    _, reach = self.masks(g)
+                    if any(id(i) not in inside and self.depends_on(i, reach)
                            for i in c.inputs):
                         continue
                     g.epilogue.append(c)
@@ -211,6 +225,7 @@ class _Fuser:
                 for n in (*g.nodes, *g.epilogue):
                     self.group_of[id(n)] = g
                 if len(g.nodes) + len(g.epilogue) > 1:
+                    self.contract(g)
                     found.append(g)
         return found
 
