@@ -26,6 +26,8 @@ def normalize_axes(axis, ndim: int, what: str = "axis") -> tuple[int, ...]:
     """``axis`` (None, an int or a sequence) as sorted non-negative ints, checked."""
     if axis is None:
         return tuple(range(ndim))
+    if not isinstance(axis, (int, np.integer, tuple, list)):
+        raise TypeError(f"{what} must be None, an int or a tuple of ints, got {axis!r}")
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     out = []
     for a in axes:
@@ -39,12 +41,15 @@ def normalize_axes(axis, ndim: int, what: str = "axis") -> tuple[int, ...]:
 
 class Reduce(Op):
     """Reduce ``axes`` with a combiner (add mul max min and or); ``mean`` divides by the
-    number of elements reduced. ``keepdims`` keeps reduced axes with size 1."""
-    __props__ = ("combiner", "axes", "keepdims", "mean")
+    number of elements reduced. ``keepdims`` keeps reduced axes with size 1. max and min
+    of an empty axis are an error (as numpy) unless ``empty_ok``: then they give the
+    identity (-inf for max), as the internal shift of logsumexp and softmax needs."""
+    __props__ = ("combiner", "axes", "keepdims", "mean", "empty_ok")
 
     def __init__(self, combiner: str, axes: tuple[int, ...], keepdims: bool = False,
-                 mean: bool = False):
+                 mean: bool = False, empty_ok: bool = False):
         self.combiner, self.axes, self.keepdims, self.mean = combiner, tuple(axes), keepdims, mean
+        self.empty_ok = empty_ok
         self._kernels: dict[tuple, Kernel] = {}
 
     @property
@@ -114,7 +119,8 @@ class Reduce(Op):
 
 def check_nonempty(op: Reduce, shape: Sequence[int]) -> None:
     """max/min have no identity: reducing an empty axis is an error, as in numpy."""
-    if op.combiner in ("max", "min") and builtins.any(shape[a] == 0 for a in op.axes):
+    if op.combiner in ("max", "min") and not op.empty_ok and \
+            builtins.any(shape[a] == 0 for a in op.axes):
         raise ValueError(f"{op.name} over an empty axis (shape {tuple(shape)}, axis "
                          f"{op.axes}): max and min have no identity")
 
@@ -219,13 +225,17 @@ def std(x, axis=None, keepdims: bool = False, ddof: int = 0) -> Variable:
 
 
 def max(x, axis=None, keepdims: bool = False) -> Variable:
-    """Maximum over ``axis`` (NaN propagates, as numpy)."""
-    return _reduce("max", x, axis, keepdims)
+    """Maximum over ``axis`` (NaN propagates, as numpy); of bools, ``any``."""
+    from ..tensor import as_tensor
+    x = as_tensor(x)
+    return _reduce("or" if x.dtype == "bool" else "max", x, axis, keepdims)
 
 
 def min(x, axis=None, keepdims: bool = False) -> Variable:
-    """Minimum over ``axis`` (NaN propagates, as numpy)."""
-    return _reduce("min", x, axis, keepdims)
+    """Minimum over ``axis`` (NaN propagates, as numpy); of bools, ``all``."""
+    from ..tensor import as_tensor
+    x = as_tensor(x)
+    return _reduce("and" if x.dtype == "bool" else "min", x, axis, keepdims)
 
 
 def all(x, axis=None, keepdims: bool = False) -> Variable:
@@ -242,15 +252,22 @@ def any(x, axis=None, keepdims: bool = False) -> Variable:
     return _reduce("or", x if x.dtype == "bool" else neq(x, 0), axis, keepdims)
 
 
+def max_shift(x: Variable, axes: Sequence[int]) -> Variable:
+    """The max of ``x`` over ``axes`` (keepdims), or 0 where it is not finite or the axis
+    is empty: the shift that keeps exp() in range in logsumexp and softmax."""
+    from ..tensor import isfinite, where
+    m = Reduce("max", tuple(axes), keepdims=True, empty_ok=True)(x)
+    return where(isfinite(m), m, 0)
+
+
 def logsumexp(x, axis=None, keepdims: bool = False) -> Variable:
     """``log(sum(exp(x)))`` computed with the max shift, so it neither overflows nor
     underflows; rows of -inf give -inf, a +inf gives +inf."""
-    from ..tensor import as_tensor, cast, exp, isfinite, log, stop_gradient, where
+    from ..tensor import as_tensor, cast, exp, log, stop_gradient
     x = as_tensor(x)
     x = cast(x, x.dtype if x.dtype in FLOATS else float_dtype(x.dtype))
     axes = normalize_axes(axis, x.ndim)
-    m = max(x, axes, keepdims=True)
-    m = stop_gradient(where(isfinite(m), m, 0))
+    m = stop_gradient(max_shift(x, axes))
     out = log(sum(exp(x - m), axes, keepdims=True)) + m
     if not keepdims:
         from .shape import squeeze
@@ -280,7 +297,7 @@ class Argmax(Op):
 
     def perform(self, node, inputs):
         x = inputs[0]
-        if x.size == 0 or (self.axis is not None and x.shape[self.axis] == 0):
+        if x.size == 0 if self.axis is None else x.shape[self.axis] == 0:
             raise ValueError(f"{self.name} of an empty sequence (shape {x.shape})")
         f = np.argmin if self.minimum else np.argmax
         return [np.asarray(f(x, axis=self.axis, keepdims=self.keepdims), dtype="int64")]
@@ -293,6 +310,8 @@ def _arg(x, axis, keepdims, minimum):
     from ..tensor import as_tensor
     x = as_tensor(x)
     if axis is not None:
+        if not isinstance(axis, (int, np.integer)):
+            raise TypeError(f"argmax/argmin take one int axis or None, got {axis!r}")
         (axis,) = normalize_axes(axis, x.ndim)
     return Argmax(axis, bool(keepdims), minimum)(x)
 

@@ -1,7 +1,8 @@
 """Graph rewrites. The passes and their order are listed once, here.
 
->>> [name for name, _ in PASSES]
-['merge', 'constant_fold', 'canonicalize', 'stabilize', 'specialize', 'fuse', 'merge_final']
+>>> [name for name, _ in PASSES]  # doctest: +NORMALIZE_WHITESPACE
+['merge', 'constant_fold', 'canonicalize', 'stabilize', 'specialize', 'merge_rewritten',
+ 'fuse', 'merge_final']
 """
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ PASSES = [
     ("canonicalize", node_pass("canonicalize")),
     ("stabilize", node_pass("stabilize")),
     ("specialize", node_pass("specialize")),
+    # rewrites can build equal nodes (log(softmax(z)) in a loss and in its gradient both
+    # become log_softmax(z)); fusion would put each copy in its own kernel
+    ("merge_rewritten", merge),
     ("fuse", fuse),
     ("merge_final", merge),
 ]

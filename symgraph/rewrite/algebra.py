@@ -100,7 +100,8 @@ def reduce_reduce(fg, node):
         kept = [a for a in range(x.ndim) if a not in a1]
         outer_axes = tuple(kept[a] for a in op.axes)
     axes = tuple(sorted(set(a1) | set(outer_axes)))
-    return [Reduce(op.combiner, axes, op.keepdims)(x)]
+    return [Reduce(op.combiner, axes, op.keepdims,
+                   empty_ok=op.empty_ok and inner.op.empty_ok)(x)]
 
 
 def _scalar_operand(node, name: str):
@@ -153,9 +154,16 @@ def square_forms(fg, node):
     return None
 
 
+def _rsqrt_as_pow(T, x):
+    """x**-0.5 with numpy's values where 1/sqrt differs: 0 at -inf (1/sqrt: nan) and +inf
+    at -0 (1/sqrt: -inf; adding 0 turns sqrt's -0 into +0). numpy computes x**0.5 as
+    sqrt itself, so that one needs no care."""
+    return T.reciprocal(T.where(T.eq(x, -np.inf), np.inf, T.sqrt(x) + 0.0))
+
+
 _POWERS = {
     0.5: lambda T, x: T.sqrt(x),
-    -0.5: lambda T, x: T.rsqrt(x),
+    -0.5: _rsqrt_as_pow,
     -1: lambda T, x: T.reciprocal(x),
     3: lambda T, x: T.square(x) * x,
     4: lambda T, x: T.square(T.square(x)),
@@ -177,10 +185,10 @@ def power_specialize(fg, node):
 
 
 def _shift(T, x, axis):
-    """x minus its max along ``axis`` (0 where the max is not finite), as the nnet ops'
-    reference computes it."""
-    m = T.max(x, axis=axis, keepdims=True)
-    return x - T.where(T.isfinite(m), m, 0)
+    """x minus its max along ``axis`` (0 where the max is not finite or the axis empty),
+    as the nnet ops' reference computes it."""
+    from ..ops.reduce import max_shift, normalize_axes
+    return x - max_shift(x, normalize_axes(axis, x.ndim))
 
 
 @register("specialize")

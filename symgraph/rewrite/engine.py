@@ -121,7 +121,7 @@ class RewriteLog:
         lines = [f"rewrites: {self.nodes_before} nodes -> {self.nodes_after} nodes in "
                  f"{self.total_time * 1e3:.2f} ms"]
         for name, t, n in self.passes:
-            lines.append(f"  pass {name:<14} {t * 1e3:8.2f} ms  {n:4d} rewrites")
+            lines.append(f"  pass {name:<16} {t * 1e3:8.2f} ms  {n:4d} rewrites")
         for name, n in self.counts.most_common():
             lines.append(f"    {name:<34} {n:5d}")
         return "\n".join(lines)

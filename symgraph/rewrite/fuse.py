@@ -35,11 +35,13 @@ class Fused(Op):
     other axes are size 1); ``out_drop[j]`` lists the domain axes output j drops (a
     reduction without keepdims); ``in_bcast[i]`` are the domain axes input i broadcasts
     along (static size 1), the only ones allowed to differ from the domain."""
-    __props__ = ("kernel", "in_axes", "out_drop", "in_bcast")
+    __props__ = ("kernel", "in_axes", "out_drop", "in_bcast", "empty_ok")
 
-    def __init__(self, kernel: Kernel, in_axes, out_drop, in_bcast, labels=()):
+    def __init__(self, kernel: Kernel, in_axes, out_drop, in_bcast, labels=(),
+                 empty_ok: bool = False):
         self.kernel, self.in_axes, self.out_drop, self.in_bcast = \
             kernel, tuple(in_axes), tuple(out_drop), tuple(in_bcast)
+        self.empty_ok = empty_ok   # its max/min reduction may cover an empty axis
         self.labels = tuple(labels)      # the ops it absorbed, for people and pictures
 
     @property
@@ -75,7 +77,7 @@ class Fused(Op):
     def check_domain(self, domain: tuple) -> None:
         for s in self.kernel.stores:
             if s.reduce:
-                check_nonempty(Reduce(s.reduce, s.axes), domain)
+                check_nonempty(Reduce(s.reduce, s.axes, empty_ok=self.empty_ok), domain)
                 break
 
     def finish(self, outs: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -309,7 +311,8 @@ def _build(fuser: _Fuser, g: _Group) -> tuple[Fused, list[Variable], list[Variab
                     tuple(Buffer(f"in{i}", v.dtype, g.ndim) for i, v in enumerate(inputs)),
                     tuple(Buffer(f"out{j}", v.dtype, g.ndim) for j, v in enumerate(outputs)),
                     g.ndim, tuple(b.body), tuple(stores))
-    return Fused(kernel, in_axes, drops, in_bcast, labels), inputs, outputs
+    empty_ok = reduce_node is not None and reduce_node.op.empty_ok
+    return Fused(kernel, in_axes, drops, in_bcast, labels, empty_ok), inputs, outputs
 
 
 def _inline_scalar(v: Variable):

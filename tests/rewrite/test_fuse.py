@@ -1,0 +1,204 @@
+"""The fusion pass: which nodes become one kernel, what a kernel stores, and that fused
+graphs compute the same numbers as unfused ones.
+
+Counting rule: "kernels" are the nodes of ``f.nodes`` other than the pure views
+``DimShuffle`` and ``Reshape``, which lowering turns into strides, not work."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import symgraph as sg
+from symgraph.ops.elemwise import Elemwise
+from symgraph.rewrite import Fused
+from tests.rewrite.helpers import assert_same_numbers, fused, kernels, op_names
+
+rng = np.random.default_rng(0)
+x, y = sg.dvector("x"), sg.dvector("y")
+M, N = sg.dmatrix("M"), sg.dmatrix("N")
+XV, YV = rng.normal(size=5), rng.normal(size=5)
+MV, NV = rng.normal(size=(4, 5)), rng.normal(size=(4, 5))
+
+
+def labels(f) -> list[str]:
+    """The ops absorbed by all fused kernels of ``f``, in order."""
+    return [lab for n in fused(f) for lab in n.op.labels]
+
+
+def test_an_elementwise_expression_is_one_kernel():
+    out = sg.exp(-x * x) * sg.sin(y) + sg.tanh(x * y)
+    f = sg.function([x, y], out)
+    assert len(f.nodes) == 1 and isinstance(f.nodes[0].op, Fused)
+    assert sorted(f.nodes[0].op.labels) == sorted(
+        ["neg", "mul", "exp", "sin", "mul", "mul", "tanh", "add"])
+    assert_same_numbers([x, y], out, [XV, YV])
+
+
+def test_a_reduction_absorbs_its_producers():
+    out = ((x - y) ** 2).sum()
+    f = sg.function([x, y], out)
+    assert len(f.nodes) == 1 and labels(f) == ["sub", "square", "sum{axis=(0,)}"]
+    (store,) = f.nodes[0].op.kernel.stores
+    assert store.reduce == "add"
+    assert_same_numbers([x, y], out, [XV, YV])
+    assert_same_numbers([x, y], out, [np.zeros(0), np.zeros(0)])     # empty sum is 0
+
+
+def test_a_value_needed_outside_becomes_an_extra_output():
+    e = sg.exp(x)
+    f = sg.function([x], [e, e * 2 + 1])
+    (node,) = f.nodes
+    assert len(node.outputs) == 2 and len(node.op.kernel.stores) == 2
+    assert labels(f).count("exp") == 1
+    assert_same_numbers([x], [e, e * 2 + 1], [XV])
+
+
+def test_a_value_shared_by_a_reduction_and_elementwise_work_is_computed_once():
+    e = sg.exp(x)
+    outs = [e * 2 + 1, e.sum()]
+    f = sg.function([x], outs)
+    assert len(f.nodes) == 2 and all(isinstance(n.op, Fused) for n in f.nodes)
+    assert labels(f).count("exp") == 1, labels(f)
+    assert_same_numbers([x], outs, [XV])
+
+
+def test_fusion_across_broadcasting_recomputes_the_small_operand():
+    r = sg.drow("r")
+    out = sg.exp(r) * M + 1
+    f = sg.function([r, M], out)
+    assert len(f.nodes) == 1 and labels(f) == ["exp", "mul", "add"]
+    assert_same_numbers([r, M], out, [rng.normal(size=(1, 5)), MV])
+    # a bias vector broadcast by a dimshuffle: the view feeds the kernel
+    b = sg.dvector("b")
+    out = sg.tanh(M + b) * N
+    f = sg.function([M, b, N], out)
+    assert len(kernels(f)) == 1, op_names(f)
+    assert_same_numbers([M, b, N], out, [MV, XV, NV])
+
+
+def test_a_small_value_needed_outside_gets_its_own_kernel():
+    # exp(r) is an output at shape (1, n): it is not recomputed per element of (m, n)
+    r = sg.drow("r")
+    outs = [sg.exp(r) * M + 1, sg.exp(r)]
+    f = sg.function([r, M], outs)
+    assert sorted(op_names(f)) == ["exp", "fused{mul, add}"]
+    assert_same_numbers([r, M], outs, [rng.normal(size=(1, 5)), MV])
+
+
+@pytest.mark.parametrize("make, n_kernels", [
+    (lambda: ((M - 1) ** 2).mean(), 1),
+    (lambda: sg.sqrt(((x - y) ** 2).sum()), 1),
+    (lambda: M.sum(axis=1) * 2 + 1, 1),
+    (lambda: sg.logsumexp(M, axis=1), 2),
+    (lambda: sg.logsumexp(M), 2),
+], ids=["mean", "sqrt of sum", "sum then affine", "logsumexp rows", "logsumexp all"])
+def test_reduction_epilogue(make, n_kernels):
+    # the work after the (last) reduction is its store's epilogue, not another kernel
+    out = make()
+    leaves = {id(v) for v in sg.graph.graph_inputs([out])}
+    inputs = [v for v in (x, y, M) if id(v) in leaves]
+    f = sg.function(inputs, out)
+    assert len(kernels(f)) == n_kernels, op_names(f)
+    reductions = [s for n in fused(f) for s in n.op.kernel.stores if s.reduce]
+    assert reductions and reductions[-1].epilogue
+    assert_same_numbers(inputs, out, [{id(x): XV, id(y): YV, id(M): MV}[id(v)]
+                                      for v in inputs])
+
+
+def _softmax_by_hand(z):
+    e = sg.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _log_softmax_by_hand(z):
+    s = z - z.max(axis=1, keepdims=True)
+    return s - sg.log(sg.exp(s).sum(axis=1, keepdims=True))
+
+
+@pytest.mark.parametrize("make", [sg.softmax, sg.log_softmax, _softmax_by_hand,
+                                  _log_softmax_by_hand],
+                         ids=["softmax", "log_softmax", "softmax by hand",
+                              "log_softmax by hand"])
+def test_row_softmax_needs_at_most_three_kernels(make):
+    # max; exp and sum; the normalization
+    out = make(M)
+    f = sg.function([M], out)
+    assert len(kernels(f)) <= 3, op_names(f)
+    big = MV * 1e3
+    assert_same_numbers([M], out, [big])
+    assert_same_numbers([M], out, [np.zeros((0, 5))])
+    if make in (sg.softmax, sg.log_softmax):      # (by hand, max of nothing is an error)
+        assert_same_numbers([M], out, [np.zeros((4, 0))])     # empty rows: empty result
+
+
+def _mlp_step(fusion: bool, rewrite: bool = True):
+    r = np.random.default_rng(1)
+    X, t = sg.dmatrix("X"), sg.lvector("t")
+    params = [sg.shared(r.normal(size=(4, 8)), "W1"), sg.shared(np.zeros(8), "b1"),
+              sg.shared(r.normal(size=(8, 3)), "W2"), sg.shared(np.zeros(3), "b2")]
+    W1, b1, W2, b2 = params
+    h = sg.tanh(sg.dot(X, W1) + b1)
+    loss = sg.categorical_crossentropy(sg.softmax(sg.dot(h, W2) + b2), t).mean()
+    grads = sg.grad(loss, params)
+    updates = [(p, p - 0.1 * g) for p, g in zip(params, grads)]
+    return sg.function([X, t], loss, updates=updates, fusion=fusion, rewrite=rewrite), params
+
+
+def test_the_gradient_graph_of_an_mlp_fuses():
+    unfused, _ = _mlp_step(fusion=False)
+    fusedf, _ = _mlp_step(fusion=True)
+    n_unfused = sum(isinstance(n.op, Elemwise) for n in unfused.nodes)
+    n_left = sum(isinstance(n.op, Elemwise) for n in fusedf.nodes)
+    assert n_unfused >= 20, op_names(unfused)
+    assert n_left <= n_unfused // 5, op_names(fusedf)
+    assert len(kernels(fusedf)) <= len(kernels(unfused)) // 2
+    # and computes nothing twice: each reduction and library call occurs as often
+    work = [lab for n in kernels(fusedf) for lab in
+            (n.op.labels if isinstance(n.op, Fused) else [str(n.op)])]
+    for name in {str(n.op) for n in kernels(unfused) if not isinstance(n.op, Elemwise)}:
+        assert work.count(name) == op_names(unfused).count(name), (name, work)
+    # and the training steps agree
+    X, t = np.random.default_rng(2).normal(size=(6, 4)), np.array([0, 1, 2, 0, 1, 2])
+    results = []
+    for fusion, rewrite in ((True, True), (False, True), (False, False)):
+        step, params = _mlp_step(fusion, rewrite)
+        losses = [float(step(X, t)) for _ in range(3)]
+        results.append((losses, [p.get_value() for p in params]))
+    for losses, values in results[1:]:
+        np.testing.assert_allclose(losses, results[0][0], rtol=1e-12)
+        for a, b in zip(values, results[0][1]):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
+
+
+def test_fusion_false_keeps_one_node_per_elementwise_op():
+    out = sg.exp(-x * x) * sg.sin(y) + sg.tanh(x * y)
+    f = sg.function([x, y], out, fusion=False)
+    assert not fused(f) and f.rewrite_log.counts["fused_ops"] == 0
+    assert sorted(op_names(f)) == sorted(["neg", "mul", "exp", "sin", "mul", "mul", "tanh",
+                                          "add"])
+
+
+def test_a_single_elementwise_op_is_not_wrapped():
+    f = sg.function([x], sg.exp(x))
+    assert op_names(f) == ["exp"]
+
+
+def test_fusion_never_makes_a_cycle():
+    # exp(M) feeds a dot whose result joins exp(M) again: absorbing exp into the add
+    # kernel would need the dot inside the kernel
+    a = sg.exp(M)
+    out = sg.tanh(a + sg.dot(a, N.T))
+    f = sg.function([M, N], out)
+    assert op_names(f).index("exp") < op_names(f).index("dot")
+    sq = rng.normal(size=(5, 5))
+    assert_same_numbers([M, N], out, [sq, sq])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fused_kernels_keep_nan_inf_and_dtype(dtype):
+    v, w = sg.tensor("v", dtype, (None,)), sg.tensor("w", dtype, (None,))
+    outs = [sg.exp(v) * w + sg.log(w), ((v - w) ** 2).max()]
+    a = np.array([np.inf, -np.inf, np.nan, 0.0, 1.0], dtype)
+    b = np.array([0.0, np.inf, 1.0, -1.0, np.nan], dtype)
+    got = assert_same_numbers([v, w], outs, [a, b])
+    assert all(g.dtype == dtype for g in got)

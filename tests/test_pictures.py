@@ -1,0 +1,100 @@
+"""Graph pictures: DOT source without Graphviz, SVG with it (parsed as XML: the labels,
+one cluster per fused kernel, the graph before rewriting), Jupyter's ``_repr_svg_`` and
+the message when Graphviz's ``dot`` is missing."""
+from __future__ import annotations
+
+import shutil
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+import symgraph as sg
+from symgraph.rewrite import Fused
+
+SVG = "{http://www.w3.org/2000/svg}"
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz is not installed")
+
+
+def step():
+    """A training-like function: three fused kernels (a reduction, an elementwise output,
+    the update), a shared variable and its update."""
+    x, y = sg.dvector("x"), sg.dvector("y")
+    w = sg.shared(np.zeros(3), "w")
+    f = sg.function([x, y], [((x - y) ** 2).sum(), sg.exp(x) * sg.tanh(y)],
+                    updates=[(w, w + x * 2)])
+    return f, x
+
+
+def texts(svg: str) -> str:
+    root = ET.fromstring(svg)
+    return "\n".join(t.text or "" for t in root.iter(SVG + "text"))
+
+
+def clusters(svg: str) -> list:
+    return [g for g in ET.fromstring(svg).iter(SVG + "g") if g.get("class") == "cluster"]
+
+
+def test_to_dot_needs_no_graphviz(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    f, x = step()
+    dot = sg.to_dot(f)
+    assert dot.startswith("digraph") and dot.rstrip().endswith("}")
+    assert dot.count("subgraph cluster_") == 3
+    assert "(shared)" in dot and "update" in dot and "float64(?,)" in dot
+    assert "exp" in sg.to_dot(sg.exp(x))
+
+
+def test_to_dot_rejects_what_is_not_a_graph():
+    with pytest.raises(TypeError, match="variables or a compiled function"):
+        sg.to_dot(42)
+
+
+@needs_dot
+def test_svg_holds_the_labels_and_one_cluster_per_fused_kernel():
+    f, _ = step()
+    svg = sg.to_svg(f)
+    lines = texts(svg).split("\n")
+    for label in ("float64(?,)", "float64()", "update", "w", "float64(?,) (shared)",
+                  "output 0", "output 1", "x", "y", "exp", "tanh", "sub", "mul",
+                  "load in0", "store 0", "add over (0,)", "float64"):
+        assert label in lines, label
+    assert sum(line.startswith("fused kernel") for line in lines) == 3
+    n_fused = sum(isinstance(n.op, Fused) for n in f.nodes)
+    assert n_fused == 3 and len(clusters(svg)) == n_fused
+
+
+@needs_dot
+def test_svg_before_shows_the_graph_as_written():
+    f, _ = step()
+    svg = sg.to_svg(f, before=True)
+    assert not clusters(svg) and "fused kernel" not in texts(svg)
+    words = texts(svg).split("\n")
+    for op in ("sub", "power", "sum{axis=(0,)}", "exp", "tanh", "mul", "add"):
+        assert op in words, op
+
+
+@needs_dot
+def test_svg_is_written_to_a_path(tmp_path):
+    f, _ = step()
+    svg = sg.to_svg(f, str(tmp_path / "g.svg"))
+    assert (tmp_path / "g.svg").read_text() == svg
+
+
+@needs_dot
+def test_variables_and_functions_show_inline_in_jupyter():
+    f, x = step()
+    for obj in (f, sg.exp(x) + 1):
+        ET.fromstring(obj._repr_svg_())
+
+
+def test_missing_dot_says_how_to_install_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))       # an empty directory: no `dot`
+    f, x = step()
+    with pytest.raises(RuntimeError) as err:
+        sg.to_svg(f)
+    msg = str(err.value)
+    assert "dot" in msg and "apt-get install graphviz" in msg and "brew install graphviz" in msg
+    assert "to_dot" in msg
+    # Jupyter falls back to the text repr instead of showing an error
+    assert f._repr_svg_() is None and (sg.exp(x))._repr_svg_() is None
