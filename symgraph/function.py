@@ -141,9 +141,10 @@ class Function:
             except StepError as e:
                 raise _runtime_error(e) from e.__cause__
             n_out = len(self.outputs)
-            outs = [_fresh(r, values) for r in results[:n_out]]
+            taken = list(values)   # an array is handed out once: [y, y] gives two arrays
+            outs = [_own(r, taken) for r in results[:n_out]]
             for (s, _), v in zip(self.updates, results[n_out:]):
-                s._value = np.array(v, copy=True) if _aliases(v, values) else v
+                s._value = _own(v, taken)
         return outs[0] if self._single else outs
 
     @property
@@ -166,6 +167,13 @@ def _source(kernel, backend: str) -> str:
         from codegen.cuda import sources
         return "\n".join(sources(kernel).values())
     return str(kernel)
+
+
+def _own(r: np.ndarray, taken: list[np.ndarray]) -> np.ndarray:
+    """``r``, or a copy if it aliases an array in ``taken``; then it is taken too."""
+    r = _fresh(r, taken)
+    taken.append(r)
+    return r
 
 
 def _fresh(r: np.ndarray, values: list[np.ndarray]) -> np.ndarray:

@@ -198,8 +198,10 @@ def Lop(f, wrt, eval_points, consider_constant=None, disconnected_inputs: str = 
     vs, _ = _as_list(eval_points)
     if len(fs) != len(vs):
         raise ValueError(f"Lop: {len(fs)} outputs but {len(vs)} eval_points")
-    return grad(None, wrt, consider_constant, disconnected_inputs,
-                known_grads=dict(zip(fs, vs)))
+    seeds: dict[Variable, Variable] = {}
+    for fi, v in zip(fs, vs):      # an output listed twice gets both seeds, not the last
+        seeds[fi] = seeds[fi] + v if fi in seeds else v
+    return grad(None, wrt, consider_constant, disconnected_inputs, known_grads=seeds)
 
 
 def Rop(f, wrt, eval_points, disconnected_inputs: str = "raise"):

@@ -31,7 +31,9 @@ _KINDS: dict[str, Callable[[str], tuple[str, str]]] = {
     "arith": lambda c: (c, c),               # add, mul ...: bool is refused (see _check)
     "any": lambda c: (c, c),                 # maximum, minimum: bool too
     "float": lambda c: (float_dtype(c), float_dtype(c)),
+    "divide": lambda c: (c, c) if c in FLOATS else ("float64", "float64"),  # as numpy
     "round": lambda c: (c, c),               # floor ...: identity on ints, as numpy 2
+    "rint": lambda c: (float_dtype(c),) * 2 if c == "bool" else (c, c),  # numpy: f16
     "cmp": lambda c: (c, "bool"),
     "pred": lambda c: (c, "bool"),
     "logic": lambda c: (c, c),
@@ -82,7 +84,7 @@ class ScalarOp:
         if self.kind == "cast":
             return b.cast(args[0], out)
         xs = [b.cast(a, compute) for a in args]
-        if self.kind == "round" and compute not in FLOATS:
+        if self.kind in ("round", "rint") and compute not in FLOATS:
             return xs[0]
         if self.lower_fn is not None:
             return self.lower_fn(b, compute, *xs)
@@ -174,7 +176,7 @@ _reg(
     ScalarOp("add", 2, "arith", None, lambda ins, z, g: [g, g]),
     ScalarOp("sub", 2, "arith", None, lambda ins, z, g: [g, -g]),
     ScalarOp("mul", 2, "arith", None, lambda ins, z, g: [g * ins[1], g * ins[0]]),
-    ScalarOp("true_divide", 2, "float", "div",
+    ScalarOp("true_divide", 2, "divide", "div",
              lambda ins, z, g: [g / ins[1], -g * z / ins[1]]),
     ScalarOp("floor_divide", 2, "arith", "floordiv", _zero_grads),
     ScalarOp("mod", 2, "arith", None, _mod_grad),
@@ -191,11 +193,13 @@ _reg(
     ScalarOp("sign", 1, "arith", None, _zero_grads),
     ScalarOp("square", 1, "arith", None, lambda ins, z, g: [g * 2 * ins[0]],
              lambda b, dt, x: b.emit("mul", dt, (x, x))),
-    ScalarOp("reciprocal", 1, "float", None, lambda ins, z, g: [-g * z * z],
+    # 1 / x, as in Theano; numpy's reciprocal of an int truncates to 0 and is never meant
+    ScalarOp("reciprocal", 1, "divide", None, lambda ins, z, g: [-g * z * z],
              lambda b, dt, x: b.emit("div", dt, (b.const(1, dt), x))),
     ScalarOp("rsqrt", 1, "float", None, lambda ins, z, g: [-0.5 * g * z * z * z],
              lambda b, dt, x: b.emit("div", dt, (b.const(1, dt), b.emit("sqrt", dt, (x,))))),
-    *(ScalarOp(n, 1, "round", None, _zero_grads) for n in ("floor", "ceil", "round", "trunc")),
+    *(ScalarOp(n, 1, "round", None, _zero_grads) for n in ("floor", "ceil", "trunc")),
+    ScalarOp("round", 1, "rint", None, _zero_grads),
     *(ScalarOp(n, 2, "cmp", oc, _no_grads) for n, oc in [
         ("less", "lt"), ("less_equal", "le"), ("greater", "gt"), ("greater_equal", "ge"),
         ("equal", "eq"), ("not_equal", "ne")]),

@@ -256,7 +256,8 @@ def max_shift(x: Variable, axes: Sequence[int]) -> Variable:
     """The max of ``x`` over ``axes`` (keepdims), or 0 where it is not finite or the axis
     is empty: the shift that keeps exp() in range in logsumexp and softmax."""
     from ..tensor import isfinite, where
-    m = Reduce("max", tuple(axes), keepdims=True, empty_ok=True)(x)
+    # over no axes the max is x itself (a Reduce needs at least one axis)
+    m = Reduce("max", tuple(axes), keepdims=True, empty_ok=True)(x) if axes else x
     return where(isfinite(m), m, 0)
 
 

@@ -154,6 +154,9 @@ def _shape_vector(shape) -> tuple[Variable, tuple[int | None, ...]]:
         return cast(shape, "int64"), static
     if isinstance(shape, (int, np.integer)):
         shape = (shape,)
+    for s in shape:
+        if not isinstance(s, (int, np.integer, Variable)):
+            raise TypeError(f"shape entries must be integers, got {s!r} in {tuple(shape)}")
     parts = [as_tensor(s, "int64") if not isinstance(s, Variable) else s for s in shape]
     for p in parts:
         if p.ndim != 0 or p.dtype not in INTS:
@@ -230,8 +233,13 @@ def flatten(x, ndim: int = 1) -> Variable:
         raise ValueError(f"flatten: ndim must be in 1..{max(x.ndim, 1)}, got {ndim}")
     if ndim == 1:
         return reshape(x, (-1,))
-    s = shape(x)
-    return reshape(x, [s[i] for i in range(ndim - 1)] + [-1])
+    from .reduce import count
+    # the last size is counted, not -1: numpy cannot infer -1 when another size is 0
+    s, static = shape(x), x.type.shape
+    rest = static[ndim - 1:]
+    last = int(np.prod(rest)) if None not in rest else count(x, range(ndim - 1, x.ndim))
+    return reshape(x, [s[i] if static[i] is None else static[i] for i in range(ndim - 1)]
+                   + [last])
 
 
 class Join(Op):
