@@ -7,7 +7,7 @@
 [3.0, 12.0]
 """
 from .config import config
-from .function import Function, SharedVariable, function, shared
+from .function import Function, SharedVariable, function, kernel_sources, shared
 from .grad import (DisconnectedInputError, GradientError, Lop, Rop, grad, hessian,
                    jacobian, stop_gradient, verify_grad)
 from .graph import Apply, Constant, Op, Variable

@@ -149,14 +149,37 @@ class Function:
 
     @property
     def kernel_sources(self) -> dict[str, str]:
-        """The source of every compiled kernel by name (LLVM IR for ``llvm``; for
-        ``numpy``, the kernel IR listing it interprets)."""
-        out = {}
-        for step in self._program.steps:
-            if step.kernel is not None or isinstance(step.origin.op, Fused):
-                k = step.kernel or step.origin.op.kernel
-                out[k.name] = _source(k, self.backend)
-        return out
+        """The source of every kernel this function runs, by kernel name: LLVM IR for
+        ``llvm``, CUDA C for ``cuda``, and the kernel-IR listing it interprets for
+        ``numpy``."""
+        return _sources(self.nodes, self.backend)
+
+
+def _sources(nodes: Sequence[Apply], backend: str) -> dict[str, str]:
+    from .lower import node_kernel
+    out: dict[str, str] = {}
+    for node in nodes:
+        k = node_kernel(node)
+        if k is not None:
+            name = k.name if k.name not in out else f"{k.name}_{k.key[:8]}"
+            out[name] = _source(k, backend)
+    return out
+
+
+def kernel_sources(inputs: Sequence[Variable], outputs=None, updates=None, givens=None,
+                   backend: str = "cuda", fusion: bool = True) -> dict[str, str]:
+    """``{kernel_name: source}`` of the kernels a function of these arguments would run on
+    ``backend``, generated without compiling or running anything (so CUDA sources are
+    available on a machine with no GPU).
+
+    >>> import symgraph as sg
+    >>> x = sg.fvector("x")
+    >>> src = sg.kernel_sources([x], sg.exp(x) * 2, backend="cuda")
+    >>> [("__global__" in text) for text in src.values()]
+    [True]
+    """
+    f = function(inputs, outputs, updates, givens, backend="numpy", fusion=fusion)
+    return _sources(f.nodes, backend)
 
 
 def _source(kernel, backend: str) -> str:

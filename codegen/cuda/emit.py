@@ -506,8 +506,9 @@ class _Renderer:
         if counted or not finish:
             lines.append(f"const long long nr = {_product([f'd{a}' for a in self.raxes])};")
         if self.contiguous and (self.epilogue_inputs or not finish):
+            # a finish kernel's epilogue loads use only the kept axes' strides
             for a in reversed(range(k.ndim)):
-                lines.append(f"const long long ds{a} = "
+                lines.append(f"[[maybe_unused]] const long long ds{a} = "
                              + ("1;" if a == k.ndim - 1 else f"ds{a + 1} * d{a + 1};"))
         for j in self.reductions:
             s, t = k.stores[j], self.acc_type(j)
