@@ -1,0 +1,53 @@
+"""The LLVM CPU backend: kernels compiled to vectorized native code for the host.
+
+>>> import numpy as np
+>>> from codegen.kernel import Buffer, Instr, Kernel, Store
+>>> k = Kernel("axpy", (Buffer("x", "float32", 1), Buffer("y", "float32", 1)),
+...            (Buffer("out", "float32", 1),), 1,
+...            (Instr("load", "float32", (), 0), Instr("load", "float32", (), 1),
+...             Instr("const", "float32", (), 2.0), Instr("mul", "float32", (0, 2)),
+...             Instr("add", "float32", (3, 1))), (Store(4),))
+>>> f = compile_kernel(k)
+>>> f([np.ones(3, "float32"), np.arange(3, dtype="float32")])[0].tolist()
+[2.0, 3.0, 4.0]
+>>> "define void" in f.source
+True
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from codegen.kernel import Kernel
+from codegen.llvm import jit
+from codegen.llvm.jit import stats
+from codegen.llvm.run import CompiledKernel, get_num_threads, set_num_threads
+
+__all__ = ["CompiledKernel", "compile_kernel", "compile_kernels", "stats",
+           "set_num_threads", "get_num_threads"]
+
+
+def compile_kernel(kernel: Kernel) -> CompiledKernel:
+    """Compile ``kernel`` (its default, contiguous specialization now, others at first use)."""
+    return compile_kernels([kernel])[0]
+
+
+def compile_kernels(kernels: Sequence[Kernel],
+                    examples: Sequence[Sequence[Sequence[np.ndarray]]] | None = None
+                    ) -> list[CompiledKernel]:
+    """Compile several kernels as ONE LLVM module, e.g. all kernels of one function: LLVM's
+    per-module cost is paid once, and a warm cache serves them all from one object.
+
+    Each kernel gets its contiguous specialization; ``examples[i]``, if given (None or a
+    list of input lists), adds the specializations that such calls to kernel ``i`` need
+    (broadcast, strided): their first call then compiles nothing.
+    """
+    cks = [CompiledKernel(k) for k in kernels]
+    items = [(ck, ck.default_signature) for ck in cks]
+    for ck, calls in zip(cks, examples or ()):
+        items += [(ck, sig) for sig in {ck.signature(list(c)) for c in calls or ()} - {None}]
+    addrs = jit.load_kernels([(ck.kernel, sig) for ck, sig in items])
+    for (ck, sig), addr in zip(items, addrs):
+        ck._function(sig, addr)
+    return cks

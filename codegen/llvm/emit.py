@@ -1,0 +1,634 @@
+"""Render a :class:`~codegen.kernel.Kernel` to LLVM IR for one call :class:`Signature`.
+
+Every rendered kernel is one exported C function::
+
+    void name(int64 start, int64 stop, PyObject *meta, PyObject *buf_0, ..., PyObject *buf_n)
+
+``buf_i`` are the numpy arrays of the inputs then the outputs; the function reads their data
+pointers straight from the array objects (``PyArrayObject.data``), which saves the caller
+~1.5 µs per array that ``a.ctypes.data`` costs. ``meta`` is an int64 array: the domain shape,
+then each buffer's strides in elements (0 on broadcast axes), as :mod:`codegen.llvm.run`
+lays them out. Loads and stores carry scoped-noalias metadata (one scope per buffer), which
+lets the loop vectorizer work without runtime overlap checks; the caller guarantees that
+outputs overlap no input, except where ``Signature.alias`` says an output *is* an input
+(same memory, same layout), in which case both use one pointer and one scope.
+
+Loop structures (``Signature.kind``):
+
+* ``flat``: all buffers contiguous with the domain's shape and no reduction: one loop over
+  the flattened elements ``[start, stop)``.
+* ``inner``: a loop nest over the active axes (extent != 1), kept axes outside and reduced
+  axes inside; ``[start, stop)`` bounds the outermost loop when it is a kept axis. Reductions
+  accumulate in registers, and only the innermost accumulator carries ``reassoc``, so the
+  vectorizer may keep partial results in several vector registers. Float sums run in blocks
+  of ``_BLOCK`` values whose sums go into a float64 accumulator: the error does not grow
+  with the number of values (numpy's pairwise summation has the same aim).
+* ``tile``: for reductions whose last kept axis is the contiguous one (``x.sum(axis=0)``):
+  the last kept axis is cut in tiles of ``_TILE`` accumulators on the stack, and every
+  reduced index adds a contiguous row segment into them, vectorized along the kept axis.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import llvmlite.ir as ir
+import numpy as np
+
+from codegen.kernel import COMBINERS, FLOATS, OPCODES, Instr, Kernel, Store
+from codegen.llvm import vmath
+
+I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
+F64 = ir.DoubleType()
+PTR = ir.PointerType()
+_REG = {"bool": I1, "int8": I8, "uint8": I8, "int16": ir.IntType(16), "int32": I32,
+        "int64": I64, "float32": ir.FloatType(), "float64": ir.DoubleType()}
+_SIGNED = ("int8", "int16", "int32", "int64")
+_BLOCK = 2048    # values per block of a float sum
+_TILE = 4096     # kept-axis accumulators per tile of the 'tile' structure
+DATA_OFFSET = object.__basicsize__   # PyArrayObject: PyObject_HEAD, then `char *data`
+
+# Opcodes always rendered as LLVM intrinsics (single instructions on x86), never vmath/libm.
+_INTRINSIC1 = {"sqrt": "llvm.sqrt", "floor": "llvm.floor", "ceil": "llvm.ceil",
+               "trunc": "llvm.trunc", "round": "llvm.roundeven"}
+# Float opcodes that are not one IEEE operation: vmath's when it has them, else LLVM's
+# intrinsic (lowered to a libm call, which blocks vectorization) or libm directly.
+_TRANSCENDENTAL = frozenset(n for n, oc in OPCODES.items() if oc.operands == "float"
+                            and n not in _INTRINSIC1 and n != "div") | {"pow"}
+_LIBM_ONLY = ("expm1", "log1p", "asinh", "acosh", "atanh", "erf", "erfc")
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What a compiled specialization assumes about its arguments, beyond the kernel.
+
+    ``loops`` are the domain axes that get a loop, outermost first (``flat``: none);
+    ``unit`` gives, per buffer (inputs then outputs), its element stride along the
+    innermost loop when it is -1, 0 or 1 (compiled in as a constant), else None;
+    ``alias`` gives, per output, the input it shares memory with exactly, or -1.
+    """
+    kind: str
+    loops: tuple[int, ...] = ()
+    unit: tuple[int | None, ...] = ()
+    alias: tuple[int, ...] = ()
+
+    def symbol(self, k: Kernel) -> str:
+        tag = hashlib.sha256(repr(self).encode()).hexdigest()[:12]
+        return f"sg_{k.key}_{self.kind}_{tag}"
+
+
+def _mem(dt: str) -> ir.Type:
+    return I8 if dt == "bool" else _REG[dt]
+
+
+def _const(dt: str, v) -> ir.Constant:
+    """A constant with numpy's conversion of ``v`` to ``dt`` (float32 rounding, int wrap)."""
+    if dt == "bool":
+        return ir.Constant(I1, bool(v))
+    if dt in FLOATS:
+        return ir.Constant(_REG[dt], float(np.asarray(v, dtype=dt)))
+    return ir.Constant(_REG[dt], int(np.asarray(v, dtype=dt).astype(np.int64)))
+
+
+def _intrinsic(mod: ir.Module, name: str, ret: ir.Type, args: Sequence[ir.Type]) -> ir.Function:
+    if name in mod.globals:
+        return mod.globals[name]
+    return ir.Function(mod, ir.FunctionType(ret, list(args)), name)
+
+
+class _Emitter:
+    """Emits scalar code for one kernel into a function being built."""
+
+    def __init__(self, b: ir.IRBuilder, k: Kernel):
+        self.b, self.k, self.mod = b, k, b.module
+
+    # ---- small helpers -----------------------------------------------------------------
+    def call(self, name: str, ret: ir.Type, args: Sequence[ir.Value], *,
+             mangle: bool = True) -> ir.Value:
+        """Call intrinsic ``name`` (type suffix added when ``mangle``) or a C function."""
+        full = f"{name}.{ret.intrinsic_name}" if mangle else name
+        return self.b.call(_intrinsic(self.mod, full, ret, [a.type for a in args]), list(args))
+
+    def isnan(self, x):
+        return self.b.fcmp_unordered("uno", x, x)
+
+    # ---- scalar opcodes ----------------------------------------------------------------
+    def scalar(self, op: str, dt: str, src: str, a: list[ir.Value]) -> ir.Value:
+        """The value of opcode ``op`` producing ``dt`` from operands of dtype ``src``."""
+        if op in _INTRINSIC1:
+            return self.call(_INTRINSIC1[op], _REG[dt], a)
+        if src in FLOATS and op in _TRANSCENDENTAL:
+            if op in vmath.SUPPORTED:
+                return vmath.emit(self.b, op, a, dt)
+            if op in _LIBM_ONLY:
+                return self.call(op + ("f" if dt == "float32" else ""), _REG[dt], a, mangle=False)
+            return self.call(f"llvm.{op}", _REG[dt], a)
+        return _OPS[op](self, dt, src, a)
+
+    def int_divmod(self, src: str, x, y):
+        """numpy's integer floor division and remainder: 0 for a zero divisor, and
+        INT_MIN // -1 == INT_MIN without the trap x86's idiv raises."""
+        b, t = self.b, x.type
+        zero, one = ir.Constant(t, 0), ir.Constant(t, 1)
+        by0 = b.icmp_unsigned("==", y, zero)
+        if src not in _SIGNED:
+            sy = b.select(by0, one, y)
+            return b.select(by0, zero, b.udiv(x, sy)), b.select(by0, zero, b.urem(x, sy))
+        imin = ir.Constant(t, -(1 << (t.width - 1)))
+        ovf = b.and_(b.icmp_signed("==", x, imin), b.icmp_signed("==", y, ir.Constant(t, -1)))
+        sy = b.select(b.or_(by0, ovf), one, y)
+        q, r = b.sdiv(x, sy), b.srem(x, sy)
+        adj = b.and_(b.icmp_signed("!=", r, zero),
+                     b.icmp_signed("<", b.xor(r, y), zero))
+        q = b.sub(q, b.zext(adj, t))
+        r = b.add(r, b.select(adj, y, zero))
+        return b.select(by0, zero, q), b.select(by0, zero, r)
+
+    def float_divmod(self, dt: str, x, y):
+        """numpy's ``npy_divmod`` (floor quotient snapped to an integer, Python-style
+        remainder) with its IEEE results for a zero divisor; no fast-math flags."""
+        b, t = self.b, x.type
+        zero, one, half = ir.Constant(t, 0.0), ir.Constant(t, 1.0), ir.Constant(t, 0.5)
+        mod = b.frem(x, y)
+        div = b.fdiv(b.fsub(x, mod), y)
+        mod_nz = b.fcmp_unordered("!=", mod, zero)
+        fix = b.and_(mod_nz, b.xor(b.fcmp_ordered("<", y, zero), b.fcmp_ordered("<", mod, zero)))
+        signed0 = self.call("llvm.copysign", t, [zero, y])
+        mod = b.select(fix, b.fadd(mod, y), b.select(mod_nz, mod, signed0))
+        div = b.select(fix, b.fsub(div, one), div)
+        fl = self.call("llvm.floor", t, [div])
+        fl = b.select(b.fcmp_ordered(">", b.fsub(div, fl), half), b.fadd(fl, one), fl)
+        q = b.select(b.fcmp_unordered("!=", div, zero), fl,
+                     self.call("llvm.copysign", t, [zero, b.fdiv(x, y)]))
+        by0 = b.fcmp_ordered("==", y, zero)
+        return b.select(by0, b.fdiv(x, y), q), b.select(by0, b.frem(x, y), mod)
+
+    def ipow(self, src: str, x, y) -> ir.Value:
+        """Integer power by squaring with wrap-around; negative exponents truncate like C."""
+        t = x.type
+        name = f"sg.ipow.{'s' if src in _SIGNED else 'u'}{t.width}"
+        fn = self.mod.globals.get(name)
+        if fn is None:
+            fn = ir.Function(self.mod, ir.FunctionType(t, [t, t]), name)
+            fn.linkage = "internal"
+            base, exp = fn.args
+            b = ir.IRBuilder(fn.append_basic_block("entry"))
+            one, zero = ir.Constant(t, 1), ir.Constant(t, 0)
+            head, body, done = (fn.append_basic_block(n) for n in ("head", "body", "done"))
+            if src in _SIGNED:
+                neg, pos = fn.append_basic_block("neg"), fn.append_basic_block("pos")
+                b.cbranch(b.icmp_signed("<", exp, zero), neg, pos)
+                b.position_at_end(neg)
+                odd = b.icmp_unsigned("!=", b.and_(exp, one), zero)
+                m1 = b.select(odd, ir.Constant(t, -1), one)
+                b.ret(b.select(b.icmp_signed("==", base, one), one,
+                               b.select(b.icmp_signed("==", base, ir.Constant(t, -1)), m1,
+                                        zero)))
+                b.position_at_end(pos)
+            start = b.block
+            b.branch(head)
+            b.position_at_end(head)
+            r, a, e = b.phi(t), b.phi(t), b.phi(t)
+            for phi, v in ((r, one), (a, base), (e, exp)):
+                phi.add_incoming(v, start)
+            b.cbranch(b.icmp_unsigned("!=", e, zero), body, done)
+            b.position_at_end(body)
+            odd = b.icmp_unsigned("!=", b.and_(e, one), zero)
+            r.add_incoming(b.select(odd, b.mul(r, a), r), body)
+            a.add_incoming(b.mul(a, a), body)
+            e.add_incoming(b.lshr(e, one), body)
+            b.branch(head)
+            b.position_at_end(done)
+            b.ret(r)
+        return self.b.call(fn, [x, y])
+
+    def cast(self, dst: str, src: str, x) -> ir.Value:
+        b = self.b
+        if dst == src:
+            return x
+        if dst == "bool":
+            if src in FLOATS:
+                return b.fcmp_unordered("!=", x, ir.Constant(x.type, 0.0))
+            return b.icmp_unsigned("!=", x, ir.Constant(x.type, 0))
+        t = _REG[dst]
+        if src in FLOATS:
+            if dst in FLOATS:
+                return b.fpext(x, t) if dst == "float64" else b.fptrunc(x, t)
+            # Saturating: NaN and out-of-range give defined values (numpy leaves them
+            # undefined); narrow types go through int32 and wrap like C on x86.
+            wide = I64 if dst == "int64" else I32
+            v = self.call(f"llvm.fptosi.sat.{wide.intrinsic_name}.{x.type.intrinsic_name}",
+                          wide, [x], mangle=False)
+            return v if wide is t else b.trunc(v, t)
+        signed = src in _SIGNED
+        if dst in FLOATS:
+            return b.sitofp(x, t) if signed else b.uitofp(x, t)
+        if t.width < x.type.width:
+            return b.trunc(x, t)
+        if t.width > x.type.width:
+            return b.sext(x, t) if signed else b.zext(x, t)
+        return x
+
+    def body(self, instrs: Sequence[Instr], load: Callable[[int], ir.Value],
+             acc: ir.Value | None = None, count: ir.Value | None = None) -> list[ir.Value]:
+        """Emit a scalar SSA body; ``load(i)`` gives input ``i`` at the current point."""
+        vals: list[ir.Value] = []
+        for ins in instrs:
+            a = [vals[i] for i in ins.args]
+            src = instrs[ins.args[0]].dtype if ins.args else ins.dtype
+            if ins.op == "load":
+                v = load(ins.attr)
+            elif ins.op == "const":
+                v = _const(ins.dtype, ins.attr)
+            elif ins.op == "acc":
+                v = acc
+            elif ins.op == "count":
+                v = self.cast(ins.dtype, "int64", count)
+            elif ins.op == "cast":
+                v = self.cast(ins.dtype, src, a[0])
+            elif ins.op == "select":
+                v = self.b.select(a[0], a[1], a[2])
+            else:
+                v = self.scalar(ins.op, ins.dtype, src, a)
+            vals.append(v)
+        return vals
+
+    # ---- reduction combiners -----------------------------------------------------------
+    def combine(self, red: str, dt: str, x, y, reassoc: bool = False) -> ir.Value:
+        b = self.b
+        if red in ("add", "mul"):
+            if dt in FLOATS:
+                fn = b.fadd if red == "add" else b.fmul
+                return fn(x, y, flags=("reassoc",) if reassoc else ())
+            return (b.add if red == "add" else b.mul)(x, y)
+        if red in ("and", "or"):
+            return (b.and_ if red == "and" else b.or_)(x, y)
+        if dt in FLOATS:   # NaN-propagating like np.maximum, and a recognized reduction
+            return self.call("llvm.maximum" if red == "max" else "llvm.minimum", x.type, [x, y])
+        kind = ("s" if dt in _SIGNED else "u") + red
+        return self.call(f"llvm.{kind}", x.type, [x, y])
+
+    def identity(self, s: Store, dt: str, typ: ir.Type | None = None) -> ir.Constant:
+        ident = COMBINERS[s.reduce][1](dt)
+        if dt in FLOATS:
+            return ir.Constant(typ or _REG[dt], float(ident))
+        return _const(dt, ident)
+
+
+_CMP = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
+_C = "contract"
+
+
+def _arith(fop, iop):
+    def emit(e: _Emitter, dt, src, a):
+        if src in FLOATS:
+            return getattr(e.b, fop)(a[0], a[1], flags=(_C,))
+        return getattr(e.b, iop)(a[0], a[1])
+    return emit
+
+
+def _neg(e, dt, src, a):
+    return e.b.fneg(a[0], flags=(_C,)) if src in FLOATS else e.b.neg(a[0])
+
+
+def _abs(e, dt, src, a):
+    x = a[0]
+    if src in FLOATS:
+        return e.call("llvm.fabs", x.type, [x])
+    if src not in _SIGNED:
+        return x
+    return e.b.select(e.b.icmp_signed("<", x, ir.Constant(x.type, 0)), e.b.neg(x), x)
+
+
+def _sign(e, dt, src, a):
+    b, x, t = e.b, a[0], a[0].type
+    if src in FLOATS:
+        z = ir.Constant(t, 0.0)
+        s = b.select(b.fcmp_ordered(">", x, z), ir.Constant(t, 1.0),
+                     b.select(b.fcmp_ordered("<", x, z), ir.Constant(t, -1.0), z))
+        return b.select(e.isnan(x), x, s)
+    z = ir.Constant(t, 0)
+    if src not in _SIGNED:
+        return b.zext(b.icmp_unsigned("!=", x, z), t)
+    return b.sub(b.zext(b.icmp_signed(">", x, z), t), b.zext(b.icmp_signed("<", x, z), t))
+
+
+def _divmod(which):
+    def emit(e, dt, src, a):
+        return (e.float_divmod(dt, *a) if src in FLOATS else e.int_divmod(src, *a))[which]
+    return emit
+
+
+def _pow(e, dt, src, a):
+    return e.ipow(src, *a)     # float pow is a transcendental
+
+
+def _minmax(which):
+    def emit(e, dt, src, a):
+        b, (x, y) = e.b, a
+        if src in FLOATS:   # numpy: (x >= y || isnan(x)) ? x : y, NaN from either side
+            keep = b.or_(b.fcmp_ordered(">=" if which == "max" else "<=", x, y), e.isnan(x))
+            return b.select(keep, x, y)
+        if src == "bool":
+            return (b.or_ if which == "max" else b.and_)(x, y)
+        kind = ("s" if src in _SIGNED else "u") + which
+        return e.call(f"llvm.{kind}", x.type, [x, y])
+    return emit
+
+
+def _isclass(which):
+    def emit(e, dt, src, a):
+        x, b = a[0], e.b
+        if src not in FLOATS:
+            return ir.Constant(I1, which == "isfinite")
+        if which == "isnan":
+            return e.isnan(x)
+        ax = e.call("llvm.fabs", x.type, [x])
+        inf = ir.Constant(x.type, math.inf)
+        return b.fcmp_ordered("==" if which == "isinf" else "<", ax, inf)
+    return emit
+
+
+def _cmp(name):
+    op = _CMP[name]
+
+    def emit(e, dt, src, a):
+        b, (x, y) = e.b, a
+        if src in FLOATS:
+            return (b.fcmp_unordered if name == "ne" else b.fcmp_ordered)(op, x, y)
+        return (b.icmp_signed if src in _SIGNED else b.icmp_unsigned)(op, x, y)
+    return emit
+
+
+_OPS: dict[str, Callable] = {
+    "add": _arith("fadd", "add"), "sub": _arith("fsub", "sub"), "mul": _arith("fmul", "mul"),
+    "div": lambda e, dt, src, a: e.b.fdiv(a[0], a[1], flags=(_C,)),
+    "neg": _neg, "abs": _abs, "sign": _sign, "floordiv": _divmod(0), "mod": _divmod(1),
+    "pow": _pow, "max": _minmax("max"), "min": _minmax("min"),
+    "isnan": _isclass("isnan"), "isinf": _isclass("isinf"), "isfinite": _isclass("isfinite"),
+    **{n: _cmp(n) for n in _CMP},
+    "not": lambda e, dt, src, a: e.b.not_(a[0]),
+    "and": lambda e, dt, src, a: e.b.and_(*a),
+    "or": lambda e, dt, src, a: e.b.or_(*a),
+    "xor": lambda e, dt, src, a: e.b.xor(*a),
+}
+
+
+class _Function(_Emitter):
+    """Builds the entry function of one (kernel, signature) pair."""
+
+    def __init__(self, mod: ir.Module, k: Kernel, sig: Signature, name: str,
+                 fn_attrs: Sequence[str]):
+        self.sig, self.nin = sig, len(k.inputs)
+        self.bufs = (*k.inputs, *k.outputs)
+        nbuf = len(self.bufs)
+        fn = ir.Function(mod, ir.FunctionType(ir.VoidType(), [I64, I64] + [PTR] * (1 + nbuf)),
+                         name)
+        for attr in fn_attrs:      # string attributes llvmlite does not know, e.g. vector width
+            set.add(fn.attributes, attr)
+        super().__init__(ir.IRBuilder(fn.append_basic_block("entry")), k)
+        b = self.b
+        self.start, self.stop, meta, *arrays = fn.args
+        data = lambda obj: b.load(b.gep(obj, [ir.Constant(I64, DATA_OFFSET)], inbounds=True,
+                                        source_etype=I8), typ=PTR)
+        # An aliased output is its input: same pointer, same alias scope.
+        home = [i if i < self.nin or not sig.alias or sig.alias[i - self.nin] < 0
+                else sig.alias[i - self.nin] for i in range(nbuf)]
+        self.ptr = [data(arrays[h]) for h in home]
+        # Buffers never overlap otherwise (the caller copies what would): tell LLVM with
+        # scoped-noalias metadata, so vectorized loops need no runtime overlap checks.
+        domain = mod.add_metadata([ir.MetaDataString(mod, "sg.buffers")])
+        scopes = [mod.add_metadata([ir.MetaDataString(mod, f"sg.buf{h}"), domain])
+                  for h in range(nbuf)]
+        self.scope = [(mod.add_metadata([scopes[h]]),
+                       mod.add_metadata([scopes[o] for o in sorted(set(home)) if o != h]))
+                      for h in home]
+        self.red = [j for j, s in enumerate(k.stores) if s.reduce]
+        self.ew = [j for j, s in enumerate(k.stores) if not s.reduce]
+        if sig.kind == "flat":
+            self.flat()
+        else:
+            nd, mp = k.ndim, data(meta)
+            get = lambda i: b.load(b.gep(mp, [ir.Constant(I64, i)], inbounds=True,
+                                         source_etype=I64), typ=I64)
+            self.shape = [get(a) for a in range(nd)]
+            inner = sig.loops[-1] if sig.loops else None
+            if sig.kind == "tile":
+                inner = [a for a in sig.loops if a not in k.reduce_axes][-1]
+            self.strides = [[ir.Constant(I64, sig.unit[i]) if a == inner and sig.unit[i]
+                             is not None else get(nd + i * nd + a) for a in range(nd)]
+                            for i in range(nbuf)]
+            count = ir.Constant(I64, 1)
+            for a in k.reduce_axes:
+                count = b.mul(count, self.shape[a])
+            self.count = count
+            (self.tile if sig.kind == "tile" else self.nest)()
+        b.ret_void()
+
+    # ---- memory ------------------------------------------------------------------------
+    def addr(self, i: int, off: ir.Value) -> ir.Value:
+        return self.b.gep(self.ptr[i], [off], inbounds=True, source_etype=_mem(self.bufs[i].dtype))
+
+    def scoped(self, i: int, ins: ir.Instruction) -> None:
+        ins.set_metadata("alias.scope", self.scope[i][0])
+        ins.set_metadata("noalias", self.scope[i][1])
+
+    def load(self, i: int, off: ir.Value) -> ir.Value:
+        dt = self.bufs[i].dtype
+        v = self.b.load(self.addr(i, off), typ=_mem(dt))
+        self.scoped(i, v)
+        return self.b.icmp_unsigned("!=", v, ir.Constant(I8, 0)) if dt == "bool" else v
+
+    def store(self, j: int, v: ir.Value, off: ir.Value) -> None:
+        i = self.nin + j
+        if self.bufs[i].dtype == "bool":
+            v = self.b.zext(v, I8)
+        self.scoped(i, self.b.store(v, self.addr(i, off)))
+
+    def step(self, offs: list[ir.Value]) -> list[ir.Value]:
+        """The body at one domain point: elementwise stores done, the reduced values back."""
+        vals = self.body(self.k.body, lambda i: self.load(i, offs[i]))
+        for j in self.ew:
+            self.store(j, vals[self.k.stores[j].value], offs[self.nin + j])
+        return [vals[self.k.stores[j].value] for j in self.red]
+
+    def finish(self, j: int, acc: ir.Value, offs: list[ir.Value]) -> None:
+        """Epilogue of reduction store ``j``; its loads read at the kept index ``offs``."""
+        s = self.k.stores[j]
+        if s.epilogue:
+            acc = self.body(s.epilogue, lambda i: self.load(i, offs[i]), acc, self.count)[-1]
+        self.store(j, acc, offs[self.nin + j])
+
+    # ---- loops -------------------------------------------------------------------------
+    def loop(self, lo, hi, carry: list[ir.Value], body, step: int = 1) -> list[ir.Value]:
+        """``for i in range(lo, hi, step)`` carrying ``carry``: ``body(i, vals)`` returns the
+        next values (None when nothing is carried); the values after the loop come back."""
+        b = self.b
+        pre = b.block
+        head, blk, done = (b.append_basic_block(n) for n in ("loop", "body", "done"))
+        b.branch(head)
+        b.position_at_end(head)
+        i = b.phi(I64)
+        phis = [b.phi(v.type) for v in carry]
+        i.add_incoming(lo, pre)
+        for p, v in zip(phis, carry):
+            p.add_incoming(v, pre)
+        b.cbranch(b.icmp_signed("<", i, hi), blk, done)
+        b.position_at_end(blk)
+        nxt = body(i, phis) or []
+        latch = b.block
+        i.add_incoming(b.add(i, ir.Constant(I64, step), flags=("nsw",)), latch)
+        for p, v in zip(phis, nxt):
+            p.add_incoming(v, latch)
+        b.branch(head)
+        b.position_at_end(done)
+        return phis
+
+    def moved(self, offs: list[ir.Value], axis: int, i: ir.Value) -> list[ir.Value]:
+        b = self.b
+        return [o if isinstance(s, ir.Constant) and s.constant == 0
+                else b.add(o, b.mul(i, s, flags=("nsw",)), flags=("nsw",))
+                for o, s in zip(offs, (st[axis] for st in self.strides))]
+
+    def kept_loops(self, kept: list[int], offs: list[ir.Value], inner) -> None:
+        """Nest the kept axes; the outermost loop of the whole nest takes [start, stop)."""
+        if not kept:
+            return inner(offs)
+        a = kept[0]
+        lo, hi = ((self.start, self.stop) if a == self.sig.loops[0]
+                  else (ir.Constant(I64, 0), self.shape[a]))
+        self.loop(lo, hi, [], lambda i, _: self.kept_loops(kept[1:], self.moved(offs, a, i),
+                                                           inner))
+
+    def flat(self) -> None:
+        self.loop(self.start, self.stop, [], lambda i, _: self.step([i] * len(self.bufs)))
+
+    def nest(self) -> None:
+        red_axes = self.k.reduce_axes
+        kept = [a for a in self.sig.loops if a not in red_axes]
+        rloops = [a for a in self.sig.loops if a in red_axes]
+        zero = [ir.Constant(I64, 0)] * len(self.bufs)
+        if not self.red:
+            return self.kept_loops(kept, zero, self.step)
+        stores = [self.k.stores[j] for j in self.red]
+        dts = [self.k.body[s.value].dtype for s in stores]
+        # Float sums run in blocks of _BLOCK values (several vector partial sums each), and
+        # the block sums go into a float64 accumulator: error independent of n.
+        wide = [F64 if s.reduce == "add" and dt in FLOATS else _REG[dt]
+                for s, dt in zip(stores, dts)]
+        blocked = any(w is F64 for w in wide)
+        b = self.b
+
+        def fold(accs, vals, reassoc=False):
+            return [self.combine(s.reduce, dt, x, y if y.type is x.type else b.fpext(y, F64),
+                                 reassoc) for s, dt, x, y in zip(stores, dts, accs, vals)]
+
+        def ident(types=None):
+            return [self.identity(s, dt, t) for s, dt, t in zip(stores, dts, types or wide)]
+
+        def innermost(a, offs, accs):
+            n, z = self.shape[a], ir.Constant(I64, 0)
+            run = lambda lo, hi, acc: self.loop(
+                lo, hi, acc, lambda i, c: fold(c, self.step(self.moved(offs, a, i)), True))
+            if not blocked:
+                return run(z, n, accs)
+
+            def block(c, outer):
+                hi = self.call("llvm.smin", I64, [b.add(c, ir.Constant(I64, _BLOCK)), n])
+                return fold(outer, run(c, hi, ident([_REG[dt] for dt in dts])))
+            return self.loop(z, n, accs, block, _BLOCK)
+
+        def reduce(rs, offs, accs):
+            if not rs:
+                return fold(accs, self.step(offs))
+            if len(rs) == 1:
+                return innermost(rs[0], offs, accs)
+            return self.loop(ir.Constant(I64, 0), self.shape[rs[0]], accs,
+                             lambda i, c: reduce(rs[1:], self.moved(offs, rs[0], i), c))
+
+        def point(offs):
+            accs = reduce(rloops, offs, ident())
+            for j, acc, dt in zip(self.red, accs, dts):
+                self.finish(j, acc if acc.type is _REG[dt] else b.fptrunc(acc, _REG[dt]), offs)
+        self.kept_loops(kept, zero, point)
+
+    def tile(self) -> None:
+        red_axes = self.k.reduce_axes
+        kept = [a for a in self.sig.loops if a not in red_axes]
+        rloops = [a for a in self.sig.loops if a in red_axes]
+        last = kept.pop()
+        stores = [self.k.stores[j] for j in self.red]
+        dts = [self.k.body[s.value].dtype for s in stores]
+        b = self.b     # still in the entry block: the allocas belong there
+        accs = [b.alloca(ir.ArrayType(_REG[dt], _TILE)) for dt in dts]
+        zero = ir.Constant(I64, 0)
+
+        def slot(acc, j):
+            return b.gep(acc, [zero, j], inbounds=True)
+
+        def tiles(offs):
+            lo, hi = ((self.start, self.stop) if last == self.sig.loops[0]
+                      else (zero, self.shape[last]))
+
+            def one_tile(t0, _):
+                width = self.call("llvm.smin", I64, [ir.Constant(I64, _TILE), b.sub(hi, t0)])
+                base = self.moved(offs, last, t0)
+
+                def init(j, _):
+                    for acc, s, dt in zip(accs, stores, dts):
+                        b.store(self.identity(s, dt), slot(acc, j))
+
+                def row(roffs):
+                    def add(j, _):
+                        vals = self.step(self.moved(roffs, last, j))
+                        for acc, s, dt, v in zip(accs, stores, dts, vals):
+                            p = slot(acc, j)
+                            b.store(self.combine(s.reduce, dt, b.load(p, typ=v.type), v), p)
+                    self.loop(zero, width, [], add)
+
+                def rows(rs, roffs):
+                    if not rs:
+                        return row(roffs)
+                    self.loop(zero, self.shape[rs[0]], [],
+                              lambda i, _: rows(rs[1:], self.moved(roffs, rs[0], i)))
+
+                def out(j, _):
+                    point = self.moved(base, last, j)
+                    for jj, acc, dt in zip(self.red, accs, dts):
+                        self.finish(jj, b.load(slot(acc, j), typ=_REG[dt]), point)
+                self.loop(zero, width, [], init)
+                rows(rloops, base)
+                self.loop(zero, width, [], out)
+            self.loop(lo, hi, [], one_tile, _TILE)
+        self.kept_loops(kept, [zero] * len(self.bufs), tiles)
+
+
+def render(mod: ir.Module, k: Kernel, sig: Signature, fn_attrs: Sequence[str] = ()) -> str:
+    """Add the entry function of ``(k, sig)`` to ``mod``; returns its symbol name."""
+    name = sig.symbol(k)
+    _Function(mod, k, sig, name, fn_attrs)
+    return name
+
+
+def render_module(items: Sequence[tuple[Kernel, Signature]], triple: str = "",
+                  data_layout: str = "", fn_attrs: Sequence[str] = ()) -> tuple[str, list[str]]:
+    """One LLVM module with an entry function per ``(kernel, signature)``; its IR text and
+    the entry names. Helper functions are internal, so modules never clash when linked.
+
+    >>> from codegen.kernel import Buffer
+    >>> k = Kernel("inc", (Buffer("x", "float32", 1),), (Buffer("y", "float32", 1),), 1,
+    ...            (Instr("load", "float32", (), 0), Instr("const", "float32", (), 1.0),
+    ...             Instr("add", "float32", (0, 1))), (Store(2),))
+    >>> text, names = render_module([(k, Signature("flat"))])
+    >>> "fadd contract float" in text and names[0] in text
+    True
+    """
+    mod = ir.Module(name="symgraph")
+    mod.triple, mod.data_layout = triple, data_layout
+    names = [render(mod, k, sig, fn_attrs) for k, sig in items]
+    for g in mod.globals.values():
+        if isinstance(g, ir.Function) and not g.is_declaration and g.name not in names:
+            g.linkage = "internal"
+    return str(mod), names

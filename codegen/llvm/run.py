@@ -1,0 +1,307 @@
+"""Calling compiled kernels: argument checks, layout specialization, threads.
+
+A :class:`CompiledKernel` is called exactly like :func:`codegen.kernel.interpret`. Each call
+is checked (native code never sees unchecked input), then picks the specialization its
+layout needs (compiled on first use): one flat loop when every buffer is contiguous with
+the domain's shape, else a strided loop nest whose axes are merged where the layout allows,
+with unit or zero innermost strides compiled in. The plan of an ordinary call (dtypes,
+shapes and strides that passed the full checks once) is remembered by that layout, so a
+repeated call costs a few dict and attribute lookups besides the native call. Large work
+is split over a persistent thread pool along the outermost loop; ctypes releases the GIL
+during each native call.
+"""
+from __future__ import annotations
+
+import ctypes
+import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+from codegen.kernel import Kernel, KernelError, domain_of
+from codegen.llvm import jit
+from codegen.llvm.emit import Signature
+
+_FLAT = Signature("flat")
+PARALLEL_MIN = 1 << 16
+"""Domains smaller than this many elements run on the calling thread."""
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+_num_threads = int(os.environ.get("SYMGRAPH_NUM_THREADS") or os.cpu_count() or 1)
+
+
+def set_num_threads(n: int) -> None:
+    """Use ``n`` threads (the caller's included) for large kernel calls."""
+    global _num_threads, _pool
+    with _pool_lock:
+        _num_threads, old, _pool = max(1, int(n)), _pool, None
+    if old is not None:
+        old.shutdown(wait=True)
+
+
+def get_num_threads() -> int:
+    return _num_threads
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(_num_threads - 1, thread_name_prefix="symgraph")
+        return _pool
+
+
+def layout(k: Kernel, domain: Sequence[int], strides: Sequence[Sequence[int]]
+           ) -> tuple[Signature, list[int]]:
+    """The loop-nest signature and the ``meta`` values (shape, then per-buffer strides)
+    for buffers with element ``strides`` (0 on broadcast axes) over ``domain``.
+
+    Adjacent axes of one kind (kept or reduced) merge into the inner one when every buffer
+    steps through them as one; axes of extent 1 get no loop. Kept axes loop outside reduced
+    ones, each kind ordered by decreasing stride; ``tile`` when a kept axis is the most
+    contiguous.
+
+    >>> from codegen.kernel import Buffer, Instr, Store
+    >>> k = Kernel("s", (Buffer("x", "float32", 3),), (Buffer("y", "float32", 3),), 3,
+    ...            (Instr("load", "float32", (), 0),), (Store(0, "add", (0,)),))
+    >>> layout(k, (4, 5, 6), [(30, 6, 1), (0, 6, 1)])
+    (Signature(kind='tile', loops=(2, 0), unit=(1, 1), alias=()), [4, 1, 30, 30, 0, 1, 0, 0, 1])
+    """
+    red = set(k.reduce_axes)
+    shape, strides = list(domain), [list(s) for s in strides]
+    prev = None
+    for ax in range(k.ndim):
+        if shape[ax] == 1:
+            continue
+        if (prev is not None and (prev in red) == (ax in red)
+                and all(st[prev] == st[ax] * shape[ax] for st in strides)):
+            shape[ax] *= shape[prev]
+            shape[prev] = 1
+            for st in strides:
+                st[prev] = 0
+        prev = ax
+    # Like numpy's iterator: loops from the largest stride in to the smallest, as seen by
+    # the input that moves along the most axes, so transposed inputs read memory in order.
+    main = max(strides[:len(k.inputs)] or strides, key=lambda st: sum(map(bool, st)))
+    active = sorted((ax for ax in range(k.ndim) if shape[ax] != 1), key=lambda ax: -abs(main[ax]))
+    kept = [ax for ax in active if ax not in red]
+    reduced = [ax for ax in active if ax in red]
+    loops = kept + reduced
+    kind, inner = "inner", (loops[-1] if loops else None)
+    if kept and reduced and 0 < abs(main[kept[-1]]) < abs(main[reduced[-1]]):
+        kind, inner = "tile", kept[-1]
+    unit = tuple(st[inner] if st[inner] in (-1, 0, 1) else None
+                 for st in strides) if inner is not None else ()
+    return Signature(kind, tuple(loops), unit), shape + [s for st in strides for s in st]
+
+
+def _element_strides(a: np.ndarray, domain: Sequence[int]) -> list[int]:
+    return [0 if n == 1 != d else s // a.itemsize for n, s, d in zip(a.shape, a.strides, domain)]
+
+
+class _Plan(NamedTuple):
+    """How calls with one layout run: the specialization, the extent of its outermost loop
+    (the range threads split), the domain size, the ``meta`` array, and for each fresh
+    output its shape, the input whose memory order it copies (-1: C order) and dtype."""
+    sig: Signature
+    extent: int
+    work: int
+    meta: np.ndarray | None
+    fresh: tuple[tuple[tuple[int, ...], int, np.dtype], ...]
+
+
+class CompiledKernel:
+    """A kernel compiled for the host CPU; call it like :func:`~codegen.kernel.interpret`.
+
+    >>> from codegen.kernel import Buffer, Instr, Store
+    >>> k = Kernel("inc", (Buffer("x", "float32", 1),), (Buffer("y", "float32", 1),), 1,
+    ...            (Instr("load", "float32", (), 0), Instr("const", "float32", (), 1.0),
+    ...             Instr("add", "float32", (0, 1))), (Store(2),))
+    >>> ck = CompiledKernel(k)
+    >>> ck([np.arange(3, dtype="float32")])[0].tolist()
+    [1.0, 2.0, 3.0]
+    """
+
+    def __init__(self, kernel: Kernel):
+        k = self.kernel = kernel
+        self._nin, self._nbuf = len(k.inputs), len(k.inputs) + len(k.outputs)
+        self._in_dt = [np.dtype(b.dtype) for b in k.inputs]
+        self._out_dt = [np.dtype(b.dtype) for b in k.outputs]
+        self._reduces = bool(k.reduce_axes)
+        self._fns: dict[Signature, ctypes._CFuncPtr] = {}
+        self._cfunc = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64,
+                                       *[ctypes.py_object] * (1 + self._nbuf))
+        self._plans: dict[tuple, tuple] = {}    # (plan, entry) by ordinary calls' layout
+
+    @property
+    def default_signature(self) -> Signature:
+        """The specialization for contiguous, unbroadcast buffers of extents > 1."""
+        dom = (2,) * self.kernel.ndim
+        return self.signature([np.empty(dom, dt) for dt in self._in_dt], shape=dom)
+
+    @property
+    def source(self) -> str:
+        """The LLVM IR (before optimization) of the default specialization."""
+        return jit.render([(self.kernel, self.default_signature)])[0]
+
+    def _function(self, sig: Signature, address: int | None = None):
+        """The ctypes entry of a specialization; compiled lazily, at its first call."""
+        fn = self._fns.get(sig)
+        if fn is None:
+            if address is None:
+                address = jit.load_kernels([(self.kernel, sig)])[0]
+            fn = self._fns[sig] = self._cfunc(address)
+        return fn
+
+    def __call__(self, inputs: Sequence[np.ndarray], outputs: Sequence[np.ndarray] | None = None,
+                 shape: Sequence[int] | None = None) -> list[np.ndarray]:
+        """Run the kernel; ``outputs``, if given, are written in place and returned."""
+        key = self._key(inputs, outputs, shape)
+        hit = self._plans.get(key)
+        if hit is not None:     # a layout seen before: checked then, planned then
+            plan, fn = hit
+            outputs = (list(outputs) if outputs is not None else
+                       [np.empty(shp, dt) if like < 0 else np.empty_like(inputs[like], dt)
+                        for shp, like, dt in plan.fresh])
+            if plan.work >= PARALLEL_MIN:
+                _run(fn, plan, (plan.meta, *inputs, *outputs))
+            elif plan.extent:
+                fn(0, plan.extent, plan.meta, *inputs, *outputs)
+            return outputs
+        given = inputs
+        plan, inputs, outputs, scratch = self._plan(inputs, outputs, shape)
+        fn = self._function(plan.sig) if plan.extent else None
+        if (key is not None and all(a is b for a, b in zip(inputs, given))
+                and all(o is s for o, s in zip(outputs, scratch))):
+            if len(self._plans) >= 64:
+                self._plans.clear()
+            self._plans[key] = plan, fn
+        _run(fn, plan, (plan.meta, *inputs, *scratch))
+        for o, s in zip(outputs, scratch):
+            if o is not s:
+                o[...] = s
+        return list(outputs)
+
+    def signature(self, inputs: Sequence[np.ndarray], outputs: Sequence[np.ndarray] | None = None,
+                  shape: Sequence[int] | None = None) -> Signature | None:
+        """The specialization a call with these arguments runs (None if it runs nothing)."""
+        plan = self._plan(inputs, outputs, shape)[0]
+        return plan.sig if plan.extent else None
+
+    def _key(self, inputs, outputs, shape) -> tuple | None:
+        """What decides a call's plan, when the call is an ordinary one (arrays of the right
+        dtypes, aligned, outputs writeable and either an input or apart from all of them);
+        None for anything else, which ``_plan`` then checks in full."""
+        if type(inputs) is not list or len(inputs) != self._nin:
+            return None
+        key: list = [shape if shape is None else tuple(shape)]
+        for a, dt in zip(inputs, self._in_dt):
+            if type(a) is not np.ndarray or a.dtype != dt or not a.flags.aligned:
+                return None
+            key += (a.shape, a.strides)
+        if outputs is not None:
+            if type(outputs) is not list or len(outputs) != len(self._out_dt):
+                return None
+            for o, dt in zip(outputs, self._out_dt):
+                if type(o) is not np.ndarray or o.dtype != dt:
+                    return None
+                f = o.flags
+                if not (f.aligned and f.writeable):
+                    return None
+                key += (o.shape, o.strides)
+                for i, a in enumerate(inputs):
+                    if a is o:
+                        key.append(i)
+                    elif not (f.owndata and a.flags.owndata):   # owners never overlap
+                        return None
+        return tuple(key)
+
+    def _plan(self, inputs, outputs, shape) -> tuple[_Plan, list, list, list]:
+        """Check a call in full and lay it out: the plan, the inputs (some copied), the
+        outputs, and the arrays native code writes in their place (scratch when unaligned)."""
+        k = self.kernel
+        if not isinstance(inputs, (list, tuple)):
+            raise KernelError(f"{k.name}: inputs must be a list of arrays, got "
+                              f"{type(inputs).__name__}")
+        domain = domain_of(k, inputs, shape)
+        inputs = [a if a.flags.aligned and not any(s % a.itemsize for s in a.strides)
+                  else np.array(a, order="C") for a in inputs]
+        want = [k.out_shape(s, domain) for s in k.stores]
+        # Elementwise outputs take the memory order of a full-shape input, as numpy's do.
+        like = next((i for i, a in enumerate(inputs) if a.shape == domain
+                     and not a.flags.c_contiguous), -1)
+        fresh = tuple((w, -1 if s.reduce else like, dt)
+                      for s, w, dt in zip(k.stores, want, self._out_dt))
+        given = outputs is not None
+        if not given:
+            outputs = [np.empty(w, dt) if i < 0 else np.empty_like(inputs[i], dt)
+                       for w, i, dt in fresh]
+        else:
+            outputs = self._check_outputs(outputs, want)
+        # Native code writes through raw pointers: an output overlapping an input must be
+        # that input exactly (an in-place elementwise update), else the input is copied.
+        alias = [-1] * len(outputs)
+        if given:
+            for j, o in enumerate(outputs):
+                for i, a in enumerate(inputs):
+                    if np.may_share_memory(o, a):
+                        if (not self._reduces and alias[j] < 0 and a.shape == o.shape
+                                and a.strides == o.strides and a.ctypes.data == o.ctypes.data):
+                            alias[j] = i
+                        else:
+                            inputs[i] = a.copy()
+        scratch = [o if o.flags.aligned and not any(s % o.itemsize for s in o.strides)
+                   else np.empty(o.shape, o.dtype) for o in outputs]
+        arrays = [*inputs, *scratch]
+        size = math.prod(domain)
+        if (not self._reduces and all(a.shape == domain for a in inputs)
+                and (all(a.flags.c_contiguous for a in arrays)
+                     or all(a.flags.f_contiguous for a in arrays))):
+            sig, meta, extent = _FLAT, None, size
+        else:
+            sig, meta = layout(k, domain, [_element_strides(a, domain) for a in arrays])
+            outer = sig.loops[0] if sig.loops else None
+            extent = meta[outer] if outer is not None and outer not in k.reduce_axes else 1
+            meta = np.array(meta, dtype=np.int64)
+        if any(a >= 0 for a in alias):
+            sig = Signature(sig.kind, sig.loops, sig.unit, tuple(alias))
+        if not any(o.size for o in outputs):
+            extent = 0
+        return _Plan(sig, extent, size, meta, fresh), inputs, outputs, scratch
+
+    def _check_outputs(self, outputs, want) -> list[np.ndarray]:
+        k = self.kernel
+        if not isinstance(outputs, (list, tuple)) or len(outputs) != len(k.outputs):
+            n = len(outputs) if isinstance(outputs, (list, tuple)) else type(outputs).__name__
+            raise KernelError(f"{k.name}: expected {len(k.outputs)} outputs, got {n}")
+        for b, o, w, dt in zip(k.outputs, outputs, want, self._out_dt):
+            if not isinstance(o, np.ndarray) or o.dtype != dt or o.shape != w:
+                got = f"{o.dtype}{o.shape}" if isinstance(o, np.ndarray) else type(o).__name__
+                raise KernelError(f"{k.name}: output {b.name} must be a {dt}{w} array, "
+                                  f"got {got}")
+            if not o.flags.writeable:
+                raise KernelError(f"{k.name}: output {b.name} is read-only")
+        return list(outputs)
+
+
+def _run(fn, plan: _Plan, args: tuple) -> None:
+    """Call ``fn`` over ``plan``'s outer extent, split across the pool's threads when the
+    work is large."""
+    if plan.work < PARALLEL_MIN or _num_threads == 1:
+        if plan.extent:
+            fn(0, plan.extent, *args)
+        return
+    parts = min(_num_threads, plan.extent, plan.work // PARALLEL_MIN)
+    step = -(-plan.extent // parts)
+    if plan.sig.kind == "flat":     # chunk edges on whole 64-byte lines for every dtype
+        step = -(-step // 64) * 64
+    bounds = [(lo, min(lo + step, plan.extent)) for lo in range(0, plan.extent, step)]
+    pool = _executor() if len(bounds) > 1 else None
+    futures = [pool.submit(fn, lo, hi, *args) for lo, hi in bounds[1:]]
+    fn(*bounds[0], *args)
+    for f in futures:
+        f.result()

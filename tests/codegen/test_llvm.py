@@ -1,0 +1,423 @@
+"""The LLVM backend checked against the reference interpreter, ``codegen.kernel.interpret``.
+
+Kernels of one kind are compiled together (one LLVM module, as a function's kernels are),
+which keeps this file fast. Integer, bool and IEEE-exact float results must be equal;
+transcendentals (vmath polynomials, contracted multiply-adds) are compared with rtol 1e-5
+(float32) / 1e-12 (float64).
+"""
+from __future__ import annotations
+
+import itertools
+import re
+
+import numpy as np
+import pytest
+
+from codegen import cache
+from codegen.kernel import (COMBINERS, DTYPES, FLOATS, INTS, OPCODES, Buffer, Instr, Kernel,
+                            KernelError, Store, interpret)
+from codegen.llvm import compile_kernel, compile_kernels, get_num_threads, jit, set_num_threads
+from codegen.llvm.run import PARALLEL_MIN
+from codegen.llvm.vmath import TRIG_RANGE
+
+I = Instr
+EXACT = {"add", "sub", "mul", "div", "neg", "abs", "sign", "floor", "ceil", "trunc", "round",
+         "sqrt", "max", "min", "floordiv", "mod"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def private_cache(tmp_path_factory):
+    old, jit.object_cache = jit.object_cache, cache.DiskCache(tmp_path_factory.mktemp("obj"))
+    yield
+    jit.object_cache = old
+
+
+def kernel(name, in_dtypes, ndim, body, stores) -> Kernel:
+    out_dtypes = [s.epilogue[-1].dtype if s.epilogue else body[s.value].dtype for s in stores]
+    return Kernel(name, tuple(Buffer(f"x{i}", dt, ndim) for i, dt in enumerate(in_dtypes)),
+                  tuple(Buffer(f"y{j}", dt, ndim) for j, dt in enumerate(out_dtypes)),
+                  ndim, tuple(body), tuple(stores))
+
+
+def accepts(op: str, dt: str) -> bool:
+    return {"float": dt in FLOATS, "num": dt != "bool", "any": True,
+            "logic": dt == "bool" or dt in INTS}[OPCODES[op].operands]
+
+
+def one_op(op: str, dt: str, ndim: int = 2) -> Kernel:
+    n = OPCODES[op].arity
+    res = "bool" if OPCODES[op].result == "bool" else dt
+    return kernel(f"{op}_{dt}", [dt] * n, ndim,
+                  [I("load", dt, (), j) for j in range(n)] + [I(op, res, tuple(range(n)))],
+                  [Store(n)])
+
+
+def sample(rng, dt: str, shape, special: bool = True) -> np.ndarray:
+    """Random values of ``dt`` with the edge cases of the type mixed in."""
+    if dt == "bool":
+        return np.asarray(rng.random(shape) < 0.5)
+    if dt in FLOATS:
+        a = np.asarray(rng.standard_normal(shape) * 3, dtype=dt)
+        edge = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0, 0.5, 2.5, -2.5, 1e30, -1e-30]
+    else:
+        info = np.iinfo(dt)
+        a = np.asarray(rng.integers(max(info.min, -20), min(info.max, 20), shape, endpoint=True),
+                       dtype=dt)
+        edge = [0, 1, info.max, info.min, *([-1] if info.min else [])]
+    if special and a.size:
+        flat = a.reshape(-1)
+        pos = rng.choice(flat.size, min(flat.size, 3 * len(edge)), replace=False)
+        flat[pos] = np.resize(np.array(edge, dtype=dt), pos.size)
+    return a
+
+
+def check(ck, k: Kernel, inputs, outputs=None, shape=None, exact=False) -> list[np.ndarray]:
+    """``ck`` agrees with the interpreter on ``inputs`` (written into ``outputs`` if given)."""
+    want = interpret(k, inputs, shape=shape)
+    got = ck(inputs, outputs, shape) if outputs is not None or shape is not None else ck(inputs)
+    if outputs is not None:
+        assert all(g is o for g, o in zip(got, outputs))
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype and g.shape == w.shape, (g.dtype, g.shape, w.dtype, w.shape)
+        if w.dtype.kind == "f" and not exact:
+            tol = 1e-5 if w.dtype == np.float32 else 1e-12
+            np.testing.assert_allclose(g, w, rtol=tol, atol=tol / 10, equal_nan=True)
+        else:
+            np.testing.assert_array_equal(g, w)
+    return got
+
+
+# ---- every opcode, every dtype ---------------------------------------------------------------
+OP_CASES = [(op, dt) for op in OPCODES for dt in DTYPES if accepts(op, dt)]
+
+
+@pytest.fixture(scope="module")
+def op_kernels():
+    ks = [one_op(op, dt) for op, dt in OP_CASES]
+    return dict(zip(OP_CASES, zip(ks, compile_kernels(ks))))
+
+
+@pytest.mark.parametrize("op,dt", OP_CASES, ids=[f"{o}-{d}" for o, d in OP_CASES])
+def test_opcode(op_kernels, op, dt):
+    k, ck = op_kernels[op, dt]
+    rng = np.random.default_rng(OP_CASES.index((op, dt)))
+    xs = [sample(rng, dt, (9, 37)) for _ in k.inputs]
+    if op == "pow" and dt not in FLOATS:
+        xs[1] = rng.integers(-3, 9, xs[1].shape).astype(dt) if dt != "uint8" else xs[1] % 9
+    if op in ("sin", "cos", "tan"):     # vmath's documented range (NaN and inf still in)
+        xs[0][np.abs(xs[0]) > TRIG_RANGE[dt]] = 1e3
+    check(ck, k, xs, exact=op in EXACT or dt not in FLOATS)
+
+
+def test_transcendentals_on_their_domains():
+    """Away from the edges: a dense sweep where each function is smooth."""
+    doms = {"log": (1e-3, 50), "log2": (1e-3, 50), "log10": (1e-3, 50), "log1p": (-0.9, 50),
+            "sqrt": (0, 50), "asin": (-1, 1), "acos": (-1, 1), "atanh": (-0.99, 0.99),
+            "acosh": (1, 50), "exp": (-80, 80), "exp2": (-100, 100), "expm1": (-10, 10),
+            "sinh": (-20, 20), "cosh": (-20, 20)}
+    names = sorted(n for n, oc in OPCODES.items() if oc.operands == "float" and oc.arity == 1)
+    ks = [one_op(n, dt, 1) for n in names for dt in FLOATS]
+    for k, ck in zip(ks, compile_kernels(ks)):
+        lo, hi = doms.get(k.body[-1].op, (-8, 8))
+        check(ck, k, [np.linspace(lo, hi, 4099, dtype=k.inputs[0].dtype)])
+
+
+def test_int_division_edges():
+    for dt in ("int8", "int32", "int64", "uint8"):
+        info = np.iinfo(dt)
+        if info.min:
+            a = np.array([info.min, info.min, 7, -7, 7, -7, 0, info.max, 5], dt)
+            b = np.array([-1, 0, 0, 2, -2, -2, 0, -1, 1], dt)
+        else:
+            a = np.array([255, 7, 7, 0, 200, 5], dt)
+            b = np.array([0, 0, 2, 0, 7, 1], dt)
+        for op in ("floordiv", "mod"):
+            k = one_op(op, dt, 1)
+            check(compile_kernel(k), k, [a, b])
+
+
+# ---- casts, select, comparisons, bool logic --------------------------------------------------
+def test_casts_between_all_dtypes():
+    pairs = list(itertools.product(DTYPES, DTYPES))
+    ks = [kernel(f"cast_{s}_{d}", [s], 1, [I("load", s, (), 0), I("cast", d, (0,))], [Store(1)])
+          for s, d in pairs]
+    rng = np.random.default_rng(1)
+    for (src, dst), k, ck in zip(pairs, ks, compile_kernels(ks)):
+        if src in FLOATS and dst not in FLOATS:
+            if dst == "bool":   # NaN and inf are defined here: nonzero is True
+                x = sample(rng, src, 301)
+            else:              # numpy leaves NaN/out-of-range float->int undefined
+                info = np.iinfo(dst)
+                x = rng.uniform(max(info.min, -1e6), min(info.max, 1e6), 301).astype(src)
+        else:
+            x = sample(rng, src, 301)
+        check(ck, k, [x])
+
+
+def test_select_compare_logic():
+    # y0 = select(a < b, a*2, b) ; y1 = (a >= b) xor (a != 0) ; y2 = not (a == b) or isnan(a)
+    for dt in ("float32", "int16", "uint8", "float64"):
+        two = 2.0 if dt in FLOATS else 2
+        body = [I("load", dt, (), 0), I("load", dt, (), 1), I("lt", "bool", (0, 1)),
+                I("const", dt, (), two), I("mul", dt, (0, 3)), I("select", dt, (2, 4, 1)),
+                I("ge", "bool", (0, 1)), I("const", dt, (), 0), I("ne", "bool", (0, 7)),
+                I("xor", "bool", (6, 8)), I("eq", "bool", (0, 1)), I("not", "bool", (10,)),
+                I("isnan", "bool", (0,)), I("or", "bool", (11, 12)), I("and", "bool", (13, 9))]
+        k = kernel(f"logic_{dt}", [dt, dt], 2, body, [Store(5), Store(9), Store(14)])
+        rng = np.random.default_rng(2)
+        check(compile_kernel(k), k, [sample(rng, dt, (5, 40)), sample(rng, dt, (5, 40))],
+              exact=True)
+
+
+# ---- layouts: broadcasting, strides, rank 0..4, 0-size ---------------------------------------
+def fma_kernel(dt: str, ndim: int) -> Kernel:
+    """y0 = x0 * x1 + x2 (contracted to fma for floats), y1 = x0 > x1."""
+    return kernel(f"fma{ndim}_{dt}", [dt] * 3, ndim,
+                  [I("load", dt, (), 0), I("load", dt, (), 1), I("load", dt, (), 2),
+                   I("mul", dt, (0, 1)), I("add", dt, (3, 2)), I("gt", "bool", (0, 1))],
+                  [Store(4), Store(5)])
+
+
+def strided_view(rng, dt: str, shape) -> np.ndarray:
+    """Values in a view stepping by 2, backwards on some axes (or a contiguous copy)."""
+    a = sample(rng, dt, tuple(2 * d for d in shape), special=False)
+    a = a[(*(slice(None, None, -2) if rng.random() < 0.4 else slice(0, None, 2)
+             for _ in shape), ...)]
+    return a.copy() if rng.random() < 0.3 else a
+
+
+@pytest.mark.parametrize("ndim", [0, 1, 2, 3, 4])
+def test_broadcasting_and_strides(ndim):
+    rng = np.random.default_rng(ndim)
+    ks = [fma_kernel(dt, ndim) for dt in ("float32", "int32")]
+    calls = [[], []]
+    for trial in range(12):
+        dom = tuple(int(d) for d in rng.integers(1, 6, ndim))
+        if trial == 11 and ndim:
+            dom = dom[:-1] + (0,)
+        for k, c in zip(ks, calls):
+            xs = [strided_view(rng, k.inputs[0].dtype,
+                               tuple(1 if rng.random() < 0.3 else d for d in dom))
+                  for _ in range(3)]
+            c.append((xs, dom if trial % 2 or all(x.shape != dom for x in xs) else None))
+    before = jit.stats["modules_compiled"]
+    cks = compile_kernels(ks, [[xs for xs, _ in c] for c in calls])
+    assert jit.stats["modules_compiled"] == before + 1
+    for k, ck, c in zip(ks, cks, calls):
+        for xs, dom in c:
+            check(ck, k, xs, shape=dom)
+
+
+def test_noncontiguous_outputs_and_in_place():
+    k = fma_kernel("float64", 2)
+    ck = compile_kernel(k)
+    rng = np.random.default_rng(3)
+    x, y, z = (rng.standard_normal((31, 17)) for _ in range(3))
+    out = [np.empty((62, 17))[::2], np.empty((31, 34), bool)[:, ::-2]]
+    check(ck, k, [x, y, z], out)
+    for _ in range(2):          # the second call of a layout reuses its plan
+        x, y, z = (rng.standard_normal((31, 17)) for _ in range(3))
+        check(ck, k, [x, y[:1], z])
+        check(ck, k, [x, y, z], [np.empty((31, 17)), np.empty((31, 17), bool)])
+    want = interpret(k, [x, y, z])
+    ck([x, y, z], [z, np.empty((31, 17), bool)])          # in place: z = x*y + z
+    np.testing.assert_allclose(z, want[0], rtol=1e-12)
+    got = check(ck, k, [x.T, y.T, z.T])                    # outputs in the inputs' order
+    assert got[0].flags.f_contiguous and got[1].flags.f_contiguous
+    v = np.zeros((40, 17))[3:34]                           # a view, in place
+    want = interpret(k, [x, y, v])
+    ck([x, y, v], [v, np.empty((31, 17), bool)])
+    np.testing.assert_allclose(v, want[0], rtol=1e-12)
+    a = rng.standard_normal((1, 100))                      # overlapping, not identical
+    want = interpret(k, [a[:, :-1], a[:, 1:], a[:, :-1]])
+    got = ck([a[:, :-1], a[:, 1:], a[:, :-1]], [a[:, 1:], np.empty((1, 99), bool)])
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
+
+
+def test_kernel_without_inputs_fills_its_domain():
+    k = kernel("iota", [], 2, [I("const", "int16", (), 7), I("const", "int16", (), 3),
+                               I("floordiv", "int16", (0, 1))], [Store(2)])
+    got = check(compile_kernel(k), k, [], shape=(3, 4))
+    assert got[0].tolist() == [[2] * 4] * 3
+
+
+def test_zero_size_domains():
+    k = fma_kernel("float32", 2)
+    ck = compile_kernel(k)
+    for dom in [(0, 5), (3, 0), (0, 0)]:
+        xs = [np.ones(dom, "float32")] * 3
+        got = check(ck, k, xs)
+        assert got[0].shape == dom
+    red = kernel("s", ["float32"], 2, [I("load", "float32", (), 0)],
+                 [Store(0, "add", (1,)), Store(0, "max", (1,))])
+    got = check(compile_kernel(red), red, [np.ones((4, 0), "float32")])
+    assert got[0].tolist() == [[0.0]] * 4 and got[1].tolist() == [[-np.inf]] * 4
+
+
+# ---- reductions ------------------------------------------------------------------------------
+def reduce_kernel(comb: str, dt: str, ndim: int, axes, epilogue: bool) -> Kernel:
+    """out = comb over ``axes`` of f(x), with f(x) = x*|x| (x for bool); with an epilogue
+    out = acc / count + x0[reduced axes at 0] (floats), or acc * count (ints, wrapping)."""
+    if dt == "bool":
+        body = [I("load", dt, (), 0)]
+    else:
+        body = [I("load", dt, (), 0), I("abs", dt, (0,)), I("mul", dt, (0, 1))]
+    epi = ()
+    if epilogue and dt in FLOATS:
+        epi = (I("acc", dt), I("count", dt), I("div", dt, (0, 1)), I("load", dt, (), 0),
+               I("add", dt, (2, 3)))
+    elif epilogue and dt != "bool":
+        epi = (I("acc", dt), I("count", "int64"), I("cast", dt, (1,)), I("mul", dt, (0, 2)))
+    elif epilogue:
+        epi = (I("acc", dt), I("count", "int32"), I("const", "int32", (), 3),
+               I("gt", "bool", (1, 2)), I("and", "bool", (0, 3)))
+    return kernel(f"red_{comb}_{dt}", [dt], ndim, body,
+                  [Store(len(body) - 1, comb, tuple(axes), epi)])
+
+
+REDUCE_AXES = [(1, (0,)), (2, (0,)), (2, (1,)), (2, (0, 1)), (3, (1,)), (3, (0, 2)), (3, (2,)),
+               (3, (0,)), (4, (1, 2)), (4, (0, 3)), (4, (0, 1, 2, 3))]
+REDUCE_CASES = [(c, dt) for c in COMBINERS for dt in (
+    ["bool"] if c in ("and", "or") else
+    ["float32", "float64", "int32", "int8" if c in ("add", "mul") else "uint8"])]
+
+
+@pytest.mark.parametrize("comb,dt", REDUCE_CASES)
+def test_reductions(comb, dt):
+    """Every combiner over first, middle, last, several and all axes; with and without an
+    epilogue; C order, another memory order, and size-1 axes."""
+    rng = np.random.default_rng(4)
+    ks, calls = [], []
+    for i, (nd, ax) in enumerate(REDUCE_AXES):
+        ks.append(reduce_kernel(comb, dt, nd, ax, i % 2 == 1))
+        calls.append([])
+        for shape in [(7, 130, 3, 5)[:nd], (1, 5, 1, 64)[:nd]]:
+            if comb == "mul" and dt in FLOATS:      # stay in range: values near 1
+                x = rng.uniform(0.9, 1.1, shape).astype(dt)
+            elif comb == "add" and dt in FLOATS:    # no cancellation: summation order shows
+                x = np.abs(sample(rng, dt, shape, special=False))
+            else:
+                x = sample(rng, dt, shape, special=comb in ("max", "min"))
+            calls[-1].append([x])
+        x = calls[-1][0][0]
+        calls[-1].append([x.T.copy().T if nd > 1 else x[::-1]])    # another memory order
+    for k, ck, cs in zip(ks, compile_kernels(ks, calls), calls):
+        for xs in cs:
+            check(ck, k, xs, exact=dt not in FLOATS or comb in ("max", "min"))
+
+
+def test_nan_and_inf_in_reductions():
+    x = np.array([[1.0, np.nan, 3.0], [-np.inf, 2.0, np.inf], [np.inf, 1.0, 5.0]], "float32")
+    for comb in ("max", "min", "add", "mul"):
+        for ax in [(0,), (1,), (0, 1)]:
+            k = reduce_kernel(comb, "float32", 2, ax, False)
+            k = kernel(k.name, ["float32"], 2, [I("load", "float32", (), 0)],
+                       [Store(0, comb, ax)])
+            check(compile_kernel(k), k, [x], exact=True)
+            big = np.tile(x, (50, 50))
+            check(compile_kernel(k), k, [big], exact=comb in ("max", "min"))
+
+
+def test_logsumexp_softmax_multi_output():
+    """Mixed stores: an elementwise output inside the nest, two reductions, an epilogue
+    that loads an input broadcast along the reduced axis."""
+    F = "float32"
+    body = [I("load", F, (), 0), I("load", F, (), 1), I("sub", F, (0, 1)), I("exp", F, (2,))]
+    lse = (I("acc", F), I("log", F, (0,)), I("load", F, (), 1), I("add", F, (1, 2)))
+    for ax in [(1,), (0,)]:
+        k = kernel(f"lse{ax}", [F, F], 2, body,
+                   [Store(3), Store(3, "add", ax, lse), Store(0, "max", ax)])
+        ck = compile_kernel(k)
+        rng = np.random.default_rng(5)
+        x = rng.standard_normal((70, 90)).astype(F)
+        m = x.max(axis=ax[0], keepdims=True)
+        check(ck, k, [x, m])
+        check(ck, k, [x[::-1, ::2], np.ascontiguousarray(m[..., ::2] if ax == (0,) else m[::-1])])
+
+
+def test_float32_sum_of_10m_is_pairwise_accurate():
+    k = kernel("sum", ["float32"], 1, [I("load", "float32", (), 0)], [Store(0, "add", (0,))])
+    x = np.random.default_rng(6).random(10_000_000, dtype=np.float32)
+    got = float(compile_kernel(k)([x])[0][0])
+    exact = float(x.sum(dtype=np.float64))
+    assert abs(got - exact) <= 1e-6 * exact
+
+
+def test_threads_match_single_thread():
+    F = "float32"
+    ew = kernel("big", [F, F], 2, [I("load", F, (), 0), I("load", F, (), 1), I("tanh", F, (0,)),
+                                   I("mul", F, (2, 1))], [Store(3)])
+    red = kernel("rows", [F], 2, [I("load", F, (), 0)], [Store(0, "add", (1,))])
+    cols = kernel("cols", [F], 2, [I("load", F, (), 0)], [Store(0, "max", (0,))])
+    cks = compile_kernels([ew, red, cols])
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((512, 1000)).astype(F)
+    y = rng.standard_normal((512, 1000)).astype(F)
+    args = [[x, y], [x], [x], [x, y[:1]]]
+    n = get_num_threads()
+    try:
+        set_num_threads(1)
+        one = [ck(a) for ck, a in zip([*cks, cks[0]], args)]
+        set_num_threads(3)
+        many = [ck(a) for ck, a in zip([*cks, cks[0]], args)]
+    finally:
+        set_num_threads(n)
+    assert x.size >= 4 * PARALLEL_MIN
+    for a, b in zip(one, many):
+        np.testing.assert_array_equal(a[0], b[0])
+    check(cks[0], ew, args[0])
+
+
+# ---- generated code --------------------------------------------------------------------------
+def test_contiguous_loops_are_vectorized():
+    F = "float32"
+    body = [I("load", F, (), 0), I("load", F, (), 1), I("mul", F, (0, 0)), I("neg", F, (2,)),
+            I("exp", F, (3,)), I("sin", F, (1,)), I("mul", F, (4, 5)), I("mul", F, (0, 1)),
+            I("tanh", F, (7,)), I("add", F, (6, 8))]
+    ew = kernel("ew", [F, F], 1, body, [Store(9)])
+    red = kernel("sum", [F], 2, [I("load", F, (), 0)], [Store(0, "add", (1,))])
+    cols = kernel("sum0", [F], 2, [I("load", F, (), 0)], [Store(0, "add", (0,))])
+    for k in (ew, red, cols):
+        ck = compile_kernel(k)
+        asm = jit.assembly(jit.render([(k, ck.default_signature)])[0])
+        assert re.search(r"\bv\w+ps\s.*%ymm", asm), k.name
+        assert not re.search(r"call.*(exp|sin|tanh)", asm), k.name
+    assert "contract" in compile_kernel(ew).source and "reassoc" in compile_kernel(red).source
+
+
+def test_batch_compiles_one_module():
+    before = dict(jit.stats)
+    ks = [fma_kernel(dt, 3) for dt in ("int8", "int16", "int64", "uint8", "float64")]
+    cks = compile_kernels(ks)
+    assert jit.stats["modules_compiled"] - before["modules_compiled"] == 1
+    assert jit.stats["kernels_compiled"] - before["kernels_compiled"] == len(ks)
+    rng = np.random.default_rng(8)
+    for k, ck in zip(ks, cks):
+        check(ck, k, [sample(rng, k.inputs[0].dtype, (3, 4, 5)) for _ in range(3)])
+
+
+# ---- bad calls -------------------------------------------------------------------------------
+def test_bad_calls_raise_kernel_error():
+    k = fma_kernel("float32", 2)
+    ck = compile_kernel(k)
+    x = np.ones((3, 4), "float32")
+    good_out = [np.empty((3, 4), "float32"), np.empty((3, 4), bool)]
+    bad = [
+        ([x, x], None), ([x, x, x, x], None), ([x, x, x.astype("float64")], None),
+        ([x, x, x[0]], None), ([x, x, np.ones((2, 4), "float32")], None),
+        ([x, x, [[1.0] * 4] * 3], None), ([x, x, x], good_out[:1]),
+        ([x, x, x], [good_out[0], np.empty((3, 4), "int8")]),
+        ([x, x, x], [good_out[0], np.empty((3, 5), bool)]),
+        ([x, x, x], [good_out[0], "out"]),
+    ]
+    ro = np.empty((3, 4), bool)
+    ro.flags.writeable = False
+    bad.append(([x, x, x], [good_out[0], ro]))
+    for inputs, outputs in bad:
+        with pytest.raises(KernelError):
+            ck(inputs, outputs)
+    with pytest.raises(KernelError):
+        ck([x, x, x], shape=(3, 5))
+    with pytest.raises(KernelError):
+        ck(x)
