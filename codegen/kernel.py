@@ -69,7 +69,13 @@ def _int_pow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _pow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return _int_pow(a, b) if a.dtype.kind in "iu" else np.power(a, b)
+    """C99 pow, elementwise. numpy computes ``x ** 0.5`` with a scalar exponent as sqrt
+    (nan at -inf, -0 at -0, where pow gives +inf and +0); a broadcast exponent array
+    keeps numpy on its elementwise pow."""
+    if a.dtype.kind in "iu":
+        return _int_pow(a, b)
+    shape = np.broadcast_shapes(a.shape, b.shape)
+    return np.power(np.broadcast_to(a, shape), np.broadcast_to(b, shape))
 
 
 def _not(a: np.ndarray) -> np.ndarray:
@@ -362,7 +368,7 @@ def _eval(body: Sequence[Instr], load, acc=None, count=None) -> list[np.ndarray]
             elif ins.op == "acc":
                 v = acc
             elif ins.op == "count":
-                v = np.asarray(count, dtype=ins.dtype)
+                v = np.asarray(count).astype(ins.dtype)   # wraps in small ints, as native
             elif ins.op == "cast":
                 v = np.asarray(a[0]).astype(ins.dtype)
             elif ins.op == "select":

@@ -1,4 +1,4 @@
-"""Command line: ``python -m symgraph demo`` and ``python -m symgraph bench WORKLOAD``."""
+"""Command line: ``python -m symgraph demo`` and ``python -m symgraph bench [WORKLOAD]``."""
 from __future__ import annotations
 
 import argparse
@@ -16,12 +16,23 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--epochs", type=int, default=EPOCHS)
     demo.add_argument("--seed", type=int, default=0)
     bench = sub.add_parser("bench", help="run a benchmark and print its measurements")
-    bench.add_argument("workload", choices=sorted(WORKLOADS))
+    bench.add_argument("workload", nargs="?", default="kernels", choices=sorted(WORKLOADS),
+                       help="what to measure (default: kernels, fused vs unfused vs peers)")
     bench.add_argument("--quick", action="store_true", help="a small, fast smoke run")
+    bench.add_argument("--backend", choices=["llvm", "cuda"], default="llvm",
+                       help="the backend the kernel benchmarks run on")
     args = parser.parse_args(argv)
     if args.command == "demo":
         from .demo import main as demo_main
         return demo_main(epochs=args.epochs, seed=args.seed)
+    if args.backend != "llvm":
+        if args.workload != "kernels":
+            parser.error("--backend applies to the kernels workload")
+        from .bench.kernels import backend_unavailable
+        reason = backend_unavailable(args.backend)
+        if reason:
+            print(f"bench --backend {args.backend}: {reason}", file=sys.stderr)
+            return 1
     WORKLOADS[args.workload](args.quick)
     return 0
 

@@ -23,7 +23,7 @@ def _default_cache_dir() -> str:
 @dataclass
 class Config:
     floatX: str = "float32"
-    backend: str = "numpy"
+    backend: str = "llvm"
     cache_dir: str = ""
     num_threads: int = 0
 

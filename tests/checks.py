@@ -9,7 +9,7 @@ import numpy as np
 import symgraph as sg
 
 #: backends every op test runs on; native backends join as they land
-BACKENDS = ["numpy"]
+BACKENDS = ["numpy", "llvm"]
 
 
 def sym_like(a: np.ndarray, name: str, static: bool = False) -> sg.TensorVariable:

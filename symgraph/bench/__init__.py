@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import graph
+from . import graph, kernels
 
 WORKLOADS: dict[str, Callable[[bool], None]] = {
     "graph": graph.run,
+    "kernels": kernels.run,
 }

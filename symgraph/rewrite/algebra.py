@@ -154,16 +154,15 @@ def square_forms(fg, node):
     return None
 
 
-def _rsqrt_as_pow(T, x):
-    """x**-0.5 with numpy's values where 1/sqrt differs: 0 at -inf (1/sqrt: nan) and +inf
-    at -0 (1/sqrt: -inf; adding 0 turns sqrt's -0 into +0). numpy computes x**0.5 as
-    sqrt itself, so that one needs no care."""
-    return T.reciprocal(T.where(T.eq(x, -np.inf), np.inf, T.sqrt(x) + 0.0))
+def _pow_half(T, x):
+    """x**0.5 as sqrt, with pow's values where sqrt differs: +inf at -inf (sqrt: nan) and
+    +0 at -0 (sqrt: -0; adding 0 turns it into +0, so x**-0.5 is +inf there)."""
+    return T.where(T.eq(x, -np.inf), np.inf, T.sqrt(x) + 0.0)
 
 
 _POWERS = {
-    0.5: lambda T, x: T.sqrt(x),
-    -0.5: _rsqrt_as_pow,
+    0.5: _pow_half,
+    -0.5: lambda T, x: T.reciprocal(_pow_half(T, x)),
     -1: lambda T, x: T.reciprocal(x),
     3: lambda T, x: T.square(x) * x,
     4: lambda T, x: T.square(T.square(x)),
