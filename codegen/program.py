@@ -68,8 +68,11 @@ class Program:
                 outs = s.fn(*args)
             except Exception as e:
                 raise StepError(s, args) from e
-            for slot, v in zip(s.outputs, outs):
-                vals[slot] = v
+            if len(outs) == 1:
+                vals[s.outputs[0]] = outs[0]
+            else:
+                for slot, v in zip(s.outputs, outs):
+                    vals[slot] = v
             for slot in free:
                 vals[slot] = None
         return [vals[i] for i in self.outputs]

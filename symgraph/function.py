@@ -20,7 +20,6 @@ from codegen.program import StepError
 from .config import BACKENDS, config
 from .graph import Apply, Constant, Variable, clone_replace, graph_inputs, toposort
 from .lower import backend_compiler, lower
-from .rewrite.fuse import Fused
 from .tensor import TensorVariable, as_tensor
 from .types import FLOATS, TensorType, as_dtype
 
@@ -103,10 +102,14 @@ class Function:
         self._program = lower(self.nodes, [*inputs, *self.shared], exprs,
                               backend_compiler(backend))
         self._lock = threading.Lock()
+        self._types = [v.type for v in inputs]
+        self._what = [f"input {i} ({v!r})" for i, v in enumerate(inputs)]
         self.compile_time = time.perf_counter() - t0
 
     def _bind(self, args: Sequence, kwargs: dict) -> list[np.ndarray]:
         n = len(self.inputs)
+        if not kwargs and len(args) == n:
+            return [t.filter(a, what) for t, a, what in zip(self._types, args, self._what)]
         if len(args) > n:
             raise TypeError(f"{self._label()} takes {n} inputs, got {len(args)}")
         values: list[Any] = list(args) + [None] * (n - len(args))
@@ -122,8 +125,7 @@ class Function:
         missing = [repr(self.inputs[i]) for i, g in enumerate(given) if not g]
         if missing:
             raise TypeError(f"{self._label()} takes {n} inputs, missing {', '.join(missing)}")
-        return [v.type.filter(a, f"input {i} ({v!r})")
-                for i, (v, a) in enumerate(zip(self.inputs, values))]
+        return [t.filter(a, what) for t, a, what in zip(self._types, values, self._what)]
 
     def _repr_svg_(self):
         from .printing import repr_svg
@@ -201,13 +203,13 @@ def _own(r: np.ndarray, taken: list[np.ndarray]) -> np.ndarray:
 
 def _fresh(r: np.ndarray, values: list[np.ndarray]) -> np.ndarray:
     """An output the caller may keep and modify: never a view of an input or shared value."""
-    r = np.asarray(r)
+    if type(r) is not np.ndarray:
+        r = np.asarray(r)
     return np.array(r, copy=True) if _aliases(r, values) else r
 
 
 def _aliases(r: np.ndarray, values: list[np.ndarray]) -> bool:
-    r = np.asarray(r)
-    return not r.flags.owndata or any(r is v for v in values)
+    return r.base is not None or any(r is v for v in values)
 
 
 def _runtime_error(e: StepError) -> Exception:

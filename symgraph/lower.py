@@ -44,7 +44,7 @@ def node_kernel(node: Apply) -> Kernel | None:
 
 def _kernel_step(node: Apply, run: KernelRunner, reuse: bool) -> Callable:
     """A step function running ``node``'s kernel with ``run(inputs, outputs, shape)``."""
-    op, out_types = node.op, [o.type for o in node.outputs]
+    op = node.op
     cache: dict[tuple, list[np.ndarray]] = {}
 
     def buffers(kernel: Kernel, domain: tuple) -> list[np.ndarray] | None:
@@ -70,7 +70,10 @@ def _kernel_step(node: Apply, run: KernelRunner, reuse: bool) -> Callable:
     kernel = node_kernel(node)
     if isinstance(op, Elemwise):
         def step(*args):
-            domain = check_broadcast(node, [a.shape for a in args])
+            shapes = [a.shape for a in args]
+            # equal shapes cannot broadcast wrongly: skip the check on the common path
+            domain = shapes[0] if shapes.count(shapes[0]) == len(shapes) else \
+                check_broadcast(node, shapes)
             return run(list(args), buffers(kernel, domain), domain)
         return step
 

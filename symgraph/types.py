@@ -74,6 +74,8 @@ class TensorType:
                 raise ValueError(f"shape entries must be ints >= 0 or None, got {shape}")
         self.shape: tuple[int | None, ...] = tuple(None if s is None else int(s)
                                                    for s in shape)
+        self.np_dtype = np.dtype(self.dtype)
+        self._static = any(s is not None for s in self.shape)
 
     @property
     def ndim(self) -> int:
@@ -119,6 +121,10 @@ class TensorType:
         ``float64`` into ``float32`` no); Python scalars and lists are weak and take this
         dtype if their values fit.
         """
+        if type(value) is np.ndarray and value.dtype is self.np_dtype and \
+                value.ndim == self.ndim and (not self._static or
+                                             self.accepts_shape(value.shape)):
+            return value      # the common case, checked first: it is on every call
         if value is None:
             raise TypeError(f"{what}: expected a {self} array, got None")
         if isinstance(value, (np.ndarray, np.generic)):

@@ -154,7 +154,7 @@ def _mod_grad(ins, z, g):
 
 
 def _where_grad(ins, z, g):
-    T, (c, a, b) = _T(), ins
+    T, c = _T(), ins[0]
     return [None, T.where(c, g, T.zeros_like(g)), T.where(c, T.zeros_like(g), g)]
 
 

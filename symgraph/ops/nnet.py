@@ -165,7 +165,7 @@ class PickGrad(Op):
         return [out]
 
     def grad(self, inputs, outputs, output_grads):
-        (g, labels, x), (gg,) = inputs, output_grads
+        labels, (gg,) = inputs[1], output_grads
         return [Pick()(gg, labels), None, None]
 
 

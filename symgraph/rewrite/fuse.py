@@ -42,6 +42,8 @@ class Fused(Op):
         self.kernel, self.in_axes, self.out_drop, self.in_bcast = \
             kernel, tuple(in_axes), tuple(out_drop), tuple(in_bcast)
         self.empty_ok = empty_ok   # its max/min reduction may cover an empty axis
+        full = tuple(range(kernel.ndim))
+        self._plain = all(a == full for a in self.in_axes)   # inputs need no reshape
         self.labels = tuple(labels)      # the ops it absorbed, for people and pictures
 
     @property
@@ -58,6 +60,10 @@ class Fused(Op):
         """Inputs viewed with the kernel's rank, and the domain shape; raises on inputs
         that broadcast along axes not declared broadcastable."""
         nd = self.kernel.ndim
+        if self._plain and inputs:
+            shape = inputs[0].shape
+            if all(a.shape == shape for a in inputs):   # nothing broadcasts: the fast path
+                return list(inputs), shape
         views = []
         for a, axes in zip(inputs, self.in_axes):
             shape = [1] * nd
@@ -229,6 +235,9 @@ class _Fuser:
                 if len(g.nodes) + len(g.epilogue) > 1:
                     self.contract(g)
                     found.append(g)
+                elif phase is Elemwise and any(_inline_scalar(i) is not None
+                                               for i in node.inputs):
+                    found.append(g)    # one op, but its constant becomes an immediate
         return found
 
 

@@ -8,7 +8,7 @@ import sys
 
 from ..ops.elemwise import Elemwise
 from .engine import register
-from .match import as_type_of, ew, is_const, same_shape
+from .match import ew, is_const, same_shape
 
 
 def _T():
@@ -127,7 +127,7 @@ def stabilize_graph(outputs, keep=()) -> list:
     the stable form (the gradient of ``log(sigmoid(x))`` at -800 is then 1, not nan).
     Returns ``outputs`` unchanged if a rewrite would rebuild one of the ``keep``
     variables (a non-input ``wrt`` of ``grad``), which must stay the user's."""
-    from ..graph import ancestors, clone_replace, toposort
+    from ..graph import ancestors, clone_replace
     from .engine import FunctionGraph, rewriters
     outputs = list(outputs)
     for _ in range(4):
