@@ -42,6 +42,20 @@ def node_kernel(node: Apply) -> Kernel | None:
     return None
 
 
+def example_inputs(node: Apply, kernel: Kernel) -> list[np.ndarray]:
+    """Small inputs laid out as the node's real ones will be (size 1 exactly on the axes
+    that broadcast), so a backend can compile the loop nests calls will need up front,
+    in one batch, instead of one at a time on the first call."""
+    op = node.op
+    if isinstance(op, Fused):
+        bcast = op.in_bcast
+    else:
+        bcast = [tuple(a for a, b in enumerate(v.type.broadcastable) if b)
+                 for v in node.inputs]
+    return [np.zeros([1 if ax in b else 2 for ax in range(kernel.ndim)], buf.dtype)
+            for b, buf in zip(bcast, kernel.inputs)]
+
+
 def _kernel_step(node: Apply, run: KernelRunner, reuse: bool) -> Callable:
     """A step function running ``node``'s kernel with ``run(inputs, outputs, shape)``."""
     op = node.op
@@ -108,7 +122,7 @@ def lower(nodes: Sequence[Apply], inputs: Sequence[Variable], outputs: Sequence[
           compile_kernels: Callable[[list[Kernel]], list[KernelRunner]] | None) -> Program:
     """The program computing ``outputs`` from ``inputs`` by running ``nodes`` in order.
 
-    ``compile_kernels`` turns the kernels into runners called as
+    ``compile_kernels(kernels, examples)`` turns the kernels into runners called as
     ``run(inputs, outputs, shape)`` (all at once, so a backend can build one module);
     None means the reference backend: each node runs its numpy ``perform``.
     """
@@ -125,8 +139,8 @@ def lower(nodes: Sequence[Apply], inputs: Sequence[Variable], outputs: Sequence[
     escaping = {id(v) for v in outputs}
 
     kernels = [node_kernel(n) if compile_kernels else None for n in nodes]
-    todo = [k for k in kernels if k is not None]
-    runners = iter(compile_kernels(todo) if todo else [])
+    todo = [(k, [example_inputs(n, k)]) for n, k in zip(nodes, kernels) if k is not None]
+    runners = iter(compile_kernels(*map(list, zip(*todo))) if todo else [])
     steps = []
     for node, kernel in zip(nodes, kernels):
         ins = tuple(slot(v) for v in node.inputs)
@@ -142,15 +156,16 @@ def lower(nodes: Sequence[Apply], inputs: Sequence[Variable], outputs: Sequence[
     return Program(len(slots), in_slots, tuple(slot(v) for v in outputs), steps, constants)
 
 
-def backend_compiler(backend: str) -> Callable[[list[Kernel]], list[KernelRunner]] | None:
-    """How a backend compiles a function's kernels (None for the numpy reference)."""
+def backend_compiler(backend: str) -> Callable[..., list[KernelRunner]] | None:
+    """How a backend compiles a function's kernels, given example inputs for each (None
+    for the numpy reference)."""
     if backend == "numpy":
         return None
     if backend == "llvm":
         from codegen.llvm import compile_kernels
 
-        def compile_llvm(kernels: list[Kernel]) -> list[KernelRunner]:
+        def compile_llvm(kernels: list[Kernel], examples) -> list[KernelRunner]:
             return [lambda ins, outs, shape, ck=ck: ck(ins, outs, shape=shape)
-                    for ck in compile_kernels(kernels)]
+                    for ck in compile_kernels(kernels, examples)]
         return compile_llvm
     raise ValueError(f"backend {backend!r} is not available for compiled functions yet")

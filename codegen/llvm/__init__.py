@@ -39,14 +39,16 @@ def compile_kernels(kernels: Sequence[Kernel],
     """Compile several kernels as ONE LLVM module, e.g. all kernels of one function: LLVM's
     per-module cost is paid once, and a warm cache serves them all from one object.
 
-    Each kernel gets its contiguous specialization; ``examples[i]``, if given (None or a
-    list of input lists), adds the specializations that such calls to kernel ``i`` need
-    (broadcast, strided): their first call then compiles nothing.
+    Kernel ``i`` gets the specializations that calls like ``examples[i]`` (a list of
+    input lists) need, so their first call compiles nothing; without examples, its
+    contiguous specialization. Any other layout compiles at its first call.
     """
     cks = [CompiledKernel(k) for k in kernels]
-    items = [(ck, ck.default_signature) for ck in cks]
-    for ck, calls in zip(cks, examples or ()):
-        items += [(ck, sig) for sig in {ck.signature(list(c)) for c in calls or ()} - {None}]
+    items = []
+    for i, ck in enumerate(cks):
+        calls = examples[i] if examples is not None and examples[i] else None
+        sigs = {ck.signature(list(c)) for c in calls} - {None} if calls else set()
+        items += [(ck, sig) for sig in (sigs or {ck.default_signature})]
     addrs = jit.load_kernels([(ck.kernel, sig) for ck, sig in items])
     for (ck, sig), addr in zip(items, addrs):
         ck._function(sig, addr)
