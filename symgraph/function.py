@@ -19,7 +19,7 @@ from codegen.program import StepError
 
 from .config import BACKENDS, config
 from .graph import Apply, Constant, Variable, clone_replace, graph_inputs, toposort
-from .lower import backend_compiler, lower
+from .lower import backend_compiler, device_module, lower
 from .tensor import TensorVariable, as_tensor
 from .types import FLOATS, TensorType, as_dtype
 
@@ -33,8 +33,21 @@ class SharedVariable(TensorVariable):
         self._value = value
 
     def get_value(self, borrow: bool = False) -> np.ndarray:
-        """The current value (a copy unless ``borrow``: then do not modify it)."""
-        return self._value if borrow else self._value.copy()
+        """The current value as a numpy array (a copy unless ``borrow``: then do not modify
+        it). While CUDA functions use the variable its value lives on the GPU, and
+        ``borrow=True`` returns that device (CuPy) array itself."""
+        if borrow:
+            return self._value
+        return self._value.copy() if isinstance(self._value, np.ndarray) else \
+            self._value.get()
+
+    def _value_on(self, device: bool):
+        """The value where a function of that kind needs it, moved there (and kept) if
+        it was elsewhere: a CUDA training step does no host round trip."""
+        on_device = not isinstance(self._value, np.ndarray)
+        if device != on_device:
+            self._value = _to_device(self._value) if device else self._value.get()
+        return self._value
 
     def set_value(self, value, borrow: bool = False) -> None:
         """Replace the value; its dtype (safe casts allowed) and rank must match."""
@@ -99,8 +112,9 @@ class Function:
             self.rewrite_log = RewriteLog()
         self.graph_outputs = exprs
         self.nodes: list[Apply] = toposort(exprs)
+        self._device = backend == "cuda"
         self._program = lower(self.nodes, [*inputs, *self.shared], exprs,
-                              backend_compiler(backend))
+                              backend_compiler(backend), device_module(backend).empty)
         self._lock = threading.Lock()
         self._types = [v.type for v in inputs]
         self._what = [f"input {i} ({v!r})" for i, v in enumerate(inputs)]
@@ -108,8 +122,9 @@ class Function:
 
     def _bind(self, args: Sequence, kwargs: dict) -> list[np.ndarray]:
         n = len(self.inputs)
+        check = _check_for_device if self._device else TensorType.filter
         if not kwargs and len(args) == n:
-            return [t.filter(a, what) for t, a, what in zip(self._types, args, self._what)]
+            return [check(t, a, what) for t, a, what in zip(self._types, args, self._what)]
         if len(args) > n:
             raise TypeError(f"{self._label()} takes {n} inputs, got {len(args)}")
         values: list[Any] = list(args) + [None] * (n - len(args))
@@ -125,7 +140,7 @@ class Function:
         missing = [repr(self.inputs[i]) for i, g in enumerate(given) if not g]
         if missing:
             raise TypeError(f"{self._label()} takes {n} inputs, missing {', '.join(missing)}")
-        return [t.filter(a, what) for t, a, what in zip(self._types, values, self._what)]
+        return [check(t, a, what) for t, a, what in zip(self._types, values, self._what)]
 
     def _repr_svg_(self):
         from .printing import repr_svg
@@ -136,7 +151,9 @@ class Function:
 
     def __call__(self, *args, **kwargs):
         values = self._bind(args, kwargs)
-        values += [s.get_value(borrow=True) for s in self.shared]
+        if self._device:
+            values = [v if _is_device_array(v) else _to_device(v) for v in values]
+        values += [s._value_on(self._device) for s in self.shared]
         with self._lock:       # reused intermediate buffers belong to one call at a time
             try:
                 results = self._program.run(values)
@@ -203,9 +220,34 @@ def _own(r: np.ndarray, taken: list[np.ndarray]) -> np.ndarray:
 
 def _fresh(r: np.ndarray, values: list[np.ndarray]) -> np.ndarray:
     """An output the caller may keep and modify: never a view of an input or shared value."""
-    if type(r) is not np.ndarray:
+    if type(r) is not np.ndarray and not _is_device_array(r):
         r = np.asarray(r)
-    return np.array(r, copy=True) if _aliases(r, values) else r
+    return r.copy() if _aliases(r, values) else r
+
+
+def _is_device_array(a) -> bool:
+    return type(a).__module__.startswith("cupy")
+
+
+def _to_device(a):
+    import cupy
+    return cupy.asarray(a)
+
+
+def _check_for_device(t: TensorType, a, what: str):
+    """Inputs of a CUDA function: a CuPy array is used in place, its dtype (safe casts
+    allowed), rank and static shape checked as for numpy arrays; anything else is checked
+    by the type and copied to the device when the call runs."""
+    if not _is_device_array(a):
+        return t.filter(a, what)
+    if a.dtype != t.np_dtype:
+        if not np.can_cast(a.dtype, t.np_dtype, "safe"):
+            raise TypeError(f"{what}: expected dtype {t.dtype}, got {a.dtype} (casting it "
+                            f"would lose information; use .astype('{t.dtype}') if meant)")
+        a = a.astype(t.np_dtype)
+    if a.ndim != t.ndim or not t.accepts_shape(a.shape):
+        raise TypeError(f"{what}: expected {t}, got a device array of shape {a.shape}")
+    return a
 
 
 def _aliases(r: np.ndarray, values: list[np.ndarray]) -> bool:
@@ -215,7 +257,8 @@ def _aliases(r: np.ndarray, values: list[np.ndarray]) -> bool:
 def _runtime_error(e: StepError) -> Exception:
     node: Apply = e.step.origin
     cause = e.__cause__
-    shapes = ", ".join(f"{np.asarray(a).dtype}{tuple(np.shape(a))}" for a in e.inputs)
+    shapes = ", ".join(f"{getattr(a, 'dtype', type(a).__name__)}{tuple(getattr(a, 'shape', ()))}"
+                       for a in e.inputs)
     where = f"\n  built at {node.trace}" if node is not None and node.trace else ""
     msg = (f"{cause}\n  in node {node!r} ({node.op}), inputs: {shapes}{where}")
     kind = type(cause) if isinstance(cause, (ValueError, TypeError, IndexError,

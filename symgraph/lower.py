@@ -56,8 +56,9 @@ def example_inputs(node: Apply, kernel: Kernel) -> list[np.ndarray]:
             for b, buf in zip(bcast, kernel.inputs)]
 
 
-def _kernel_step(node: Apply, run: KernelRunner, reuse: bool) -> Callable:
-    """A step function running ``node``'s kernel with ``run(inputs, outputs, shape)``."""
+def _kernel_step(node: Apply, run: KernelRunner, reuse: bool, empty=np.empty) -> Callable:
+    """A step function running ``node``'s kernel with ``run(inputs, outputs, shape)``;
+    ``empty`` allocates the reused buffers (numpy's, or the device's)."""
     op = node.op
     cache: dict[tuple, list[np.ndarray]] = {}
 
@@ -68,7 +69,7 @@ def _kernel_step(node: Apply, run: KernelRunner, reuse: bool) -> Callable:
         bufs = cache.get(shapes)
         if bufs is None:
             cache.clear()
-            bufs = cache[shapes] = [np.empty(sh, b.dtype) for sh, b in
+            bufs = cache[shapes] = [empty(sh, b.dtype) for sh, b in
                                     zip(shapes, kernel.outputs)]
         return bufs
 
@@ -119,7 +120,8 @@ def _call_step(node: Apply) -> Callable:
 
 
 def lower(nodes: Sequence[Apply], inputs: Sequence[Variable], outputs: Sequence[Variable],
-          compile_kernels: Callable[[list[Kernel]], list[KernelRunner]] | None) -> Program:
+          compile_kernels: Callable[..., list[KernelRunner]] | None,
+          empty: Callable = np.empty) -> Program:
     """The program computing ``outputs`` from ``inputs`` by running ``nodes`` in order.
 
     ``compile_kernels(kernels, examples)`` turns the kernels into runners called as
@@ -147,7 +149,7 @@ def lower(nodes: Sequence[Apply], inputs: Sequence[Variable], outputs: Sequence[
         outs = tuple(slot(v) for v in node.outputs)
         if kernel is not None:
             reuse = not any(id(o) in escaping for o in node.outputs)
-            fn, kind = _kernel_step(node, next(runners), reuse), "kernel"
+            fn, kind = _kernel_step(node, next(runners), reuse, empty), "kernel"
         elif isinstance(node.op, (DimShuffle, Reshape)):
             fn, kind = _view_step(node), "view"
         else:
@@ -168,4 +170,22 @@ def backend_compiler(backend: str) -> Callable[..., list[KernelRunner]] | None:
             return [lambda ins, outs, shape, ck=ck: ck(ins, outs, shape=shape)
                     for ck in compile_kernels(kernels, examples)]
         return compile_llvm
-    raise ValueError(f"backend {backend!r} is not available for compiled functions yet")
+    if backend == "cuda":
+        from codegen.cuda import available, compile_kernel
+        ok, why = available()
+        if not ok:
+            raise RuntimeError(f"backend='cuda' is not available here: {why}")
+
+        def compile_cuda(kernels: list[Kernel], examples) -> list[KernelRunner]:
+            return [lambda ins, outs, shape, ck=compile_kernel(k): ck(ins, outs, shape=shape)
+                    for k in kernels]
+        return compile_cuda
+    raise ValueError(f"unknown backend {backend!r}")
+
+
+def device_module(backend: str):
+    """The array module a backend's values live in: numpy, or cupy for ``cuda``."""
+    if backend == "cuda":
+        import cupy
+        return cupy
+    return np

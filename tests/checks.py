@@ -8,8 +8,18 @@ import numpy as np
 
 import symgraph as sg
 
-#: backends every op test runs on; native backends join as they land
-BACKENDS = ["numpy", "llvm"]
+def _cuda_available() -> bool:
+    from codegen.cuda import available
+    return available()[0]
+
+
+#: backends every op test runs on: cuda joins where CuPy and a GPU are present
+BACKENDS = ["numpy", "llvm", *(["cuda"] if _cuda_available() else [])]
+
+
+def to_host(a):
+    """A function's result as a numpy array (CUDA functions return CuPy arrays)."""
+    return a.get() if type(a).__module__.startswith("cupy") else a
 
 
 def sym_like(a: np.ndarray, name: str, static: bool = False) -> sg.TensorVariable:
@@ -30,7 +40,7 @@ def check_values(sym_fn: Callable, np_fn: Callable, inputs: Sequence[np.ndarray]
         want = np.asarray(np_fn(*inputs))
     for backend in backends or BACKENDS:
         f = sg.function(syms, out, backend=backend)
-        got = f(*inputs)
+        got = to_host(f(*inputs))
         assert isinstance(got, np.ndarray), f"{backend}: got {type(got)}"
         assert got.dtype == want.dtype, f"{backend}: dtype {got.dtype}, numpy {want.dtype}"
         assert got.shape == want.shape, f"{backend}: shape {got.shape}, numpy {want.shape}"
