@@ -33,7 +33,10 @@ def main(argv: list[str] | None = None) -> int:
         if reason:
             print(f"bench --backend {args.backend}: {reason}", file=sys.stderr)
             return 1
-    WORKLOADS[args.workload](args.quick)
+    if args.workload == "kernels":
+        WORKLOADS["kernels"](args.quick, backend=args.backend)
+    else:
+        WORKLOADS[args.workload](args.quick)
     return 0
 
 
