@@ -163,6 +163,23 @@ def _build_step_fn():
     return ns["build_step"]
 
 
+def jax_mlp_step(jax):
+    """The same SGD step in JAX, jitted: ``step(params, x, y) -> (new params, cost)``."""
+    jnp = jax.numpy
+
+    def loss(params, x, y):
+        W1, B1, W2, B2 = params
+        h = jnp.tanh(x @ W1 + B1)
+        logp = jax.nn.log_softmax(h @ W2 + B2, axis=1)
+        return -jnp.take_along_axis(logp, y[:, None], axis=1).mean()
+
+    @jax.jit
+    def step(params, x, y):
+        c, g = jax.value_and_grad(loss)(params, x, y)
+        return [p - 0.1 * gi for p, gi in zip(params, g)], c
+    return step
+
+
 def mlp_step(batch: int, repeat: int) -> dict:
     x, y, w1, b1, w2, b2 = _mlp_data(batch)
     build = _build_step_fn()
@@ -196,19 +213,7 @@ def mlp_step(batch: int, repeat: int) -> dict:
             ("numpy (hand-written step)", median_time(numpy_step, repeat))]
     jax = _jax()
     if jax is not None:
-        jnp = jax.numpy
-
-        def loss(params, x, y):
-            W1, B1, W2, B2 = params
-            h = jnp.tanh(x @ W1 + B1)
-            logp = jax.nn.log_softmax(h @ W2 + B2, axis=1)
-            return -jnp.take_along_axis(logp, y[:, None], axis=1).mean()
-
-        @jax.jit
-        def step(params, x, y):
-            c, g = jax.value_and_grad(loss)(params, x, y)
-            return [p - 0.1 * gi for p, gi in zip(params, g)], c
-
+        step = jax_mlp_step(jax)
         state = {"p": [jax.device_put(v) for v in (w1, b1, w2, b2)]}
         xd, yd = jax.device_put(x), jax.device_put(y)
 
@@ -237,18 +242,10 @@ print(json.dumps({"compile": t1 - t0, "first_call": t2 - t1}))
 _JAX_COMPILE_SCRIPT = """
 import json, os, time
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
-import jax, jax.numpy as jnp, numpy as np
-from symgraph.bench.kernels import _mlp_data
+import jax
+from symgraph.bench.kernels import _mlp_data, jax_mlp_step
 x, y, w1, b1, w2, b2 = _mlp_data(256)
-def loss(params, x, y):
-    W1, B1, W2, B2 = params
-    h = jnp.tanh(x @ W1 + B1)
-    logp = jax.nn.log_softmax(h @ W2 + B2, axis=1)
-    return -jnp.take_along_axis(logp, y[:, None], axis=1).mean()
-@jax.jit
-def step(params, x, y):
-    c, g = jax.value_and_grad(loss)(params, x, y)
-    return [p - 0.1 * gi for p, gi in zip(params, g)], c
+step = jax_mlp_step(jax)
 t0 = time.perf_counter()
 step([w1, b1, w2, b2], x, y)[1].block_until_ready()
 print(json.dumps({"compile": time.perf_counter() - t0}))
