@@ -32,7 +32,9 @@ class StopGradient(Op):
         return Apply(self, [x], [x.type()])
 
     def perform(self, node, inputs):
-        return [inputs[0]]
+        # a view, not the array itself: a returned output is copied when it is a view,
+        # so an intermediate buffer never leaves a function through this identity
+        return [inputs[0].view()]
 
     def grad(self, inputs, outputs, output_grads):
         from .tensor import zeros_like
