@@ -312,10 +312,10 @@ def _build(fuser: _Fuser, g: _Group) -> tuple[Fused, list[Variable], list[Variab
         in_axes.append(axes)
         placed = dict(zip(axes, v.type.broadcastable))
         in_bcast.append(tuple(a for a in range(g.ndim) if placed.get(a, True)))
-    labels = [str(n.op) for n in (*sorted(g.nodes, key=lambda n: pos[id(n)]), *g.epilogue)]
+    ordered = [*sorted(g.nodes, key=lambda n: pos[id(n)]), *g.epilogue]
+    labels = [str(n.op) for n in ordered]
     name = "fused_" + "_".join(dict.fromkeys(
-        n.op.scalar.name if isinstance(n.op, Elemwise) else n.op.name
-        for n in (*sorted(g.nodes, key=lambda n: pos[id(n)]), *g.epilogue)))[:48]
+        n.op.scalar.name if isinstance(n.op, Elemwise) else n.op.name for n in ordered))[:48]
     kernel = Kernel(name,
                     tuple(Buffer(f"in{i}", v.dtype, g.ndim) for i, v in enumerate(inputs)),
                     tuple(Buffer(f"out{j}", v.dtype, g.ndim) for j, v in enumerate(outputs)),
