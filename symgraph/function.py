@@ -212,17 +212,15 @@ def _source(kernel, backend: str) -> str:
 
 
 def _own(r: np.ndarray, taken: list[np.ndarray]) -> np.ndarray:
-    """``r``, or a copy if it aliases an array in ``taken``; then it is taken too."""
-    r = _fresh(r, taken)
-    taken.append(r)
-    return r
-
-
-def _fresh(r: np.ndarray, values: list[np.ndarray]) -> np.ndarray:
-    """An output the caller may keep and modify: never a view of an input or shared value."""
+    """``r`` as an array the caller may keep and modify: a copy if it is a view or is an
+    array already in ``taken`` (the inputs, shared values, outputs handed out so far);
+    then it is taken too."""
     if type(r) is not np.ndarray and not _is_device_array(r):
         r = np.asarray(r)
-    return r.copy() if _aliases(r, values) else r
+    if r.base is not None or any(r is v for v in taken):
+        r = r.copy()
+    taken.append(r)
+    return r
 
 
 def _is_device_array(a) -> bool:
@@ -240,18 +238,11 @@ def _check_for_device(t: TensorType, a, what: str):
     by the type and copied to the device when the call runs."""
     if not _is_device_array(a):
         return t.filter(a, what)
-    if a.dtype != t.np_dtype:
-        if not np.can_cast(a.dtype, t.np_dtype, "safe"):
-            raise TypeError(f"{what}: expected dtype {t.dtype}, got {a.dtype} (casting it "
-                            f"would lose information; use .astype('{t.dtype}') if meant)")
-        a = a.astype(t.np_dtype)
+    a = t.safe_cast(a, what)
     if a.ndim != t.ndim or not t.accepts_shape(a.shape):
         raise TypeError(f"{what}: expected {t}, got a device array of shape {a.shape}")
     return a
 
-
-def _aliases(r: np.ndarray, values: list[np.ndarray]) -> bool:
-    return r.base is not None or any(r is v for v in values)
 
 
 def _runtime_error(e: StepError) -> Exception:

@@ -114,6 +114,16 @@ class TensorType:
         return len(shape) == self.ndim and all(s is None or s == d
                                                for s, d in zip(self.shape, shape))
 
+    def safe_cast(self, arr, what: str = "value"):
+        """``arr`` (a numpy or device array) in this dtype, if the cast loses nothing."""
+        if arr.dtype == self.np_dtype:
+            return arr
+        if not np.can_cast(arr.dtype, self.np_dtype, "safe"):
+            raise TypeError(f"{what}: expected dtype {self.dtype}, got {arr.dtype.name} "
+                            f"(casting it would lose information; use "
+                            f".astype('{self.dtype}') if meant)")
+        return arr.astype(self.np_dtype)
+
     def filter(self, value, what: str = "value") -> np.ndarray:
         """Check and convert a run-time value to this type, or raise a clear error.
 
@@ -128,13 +138,7 @@ class TensorType:
         if value is None:
             raise TypeError(f"{what}: expected a {self} array, got None")
         if isinstance(value, (np.ndarray, np.generic)):
-            arr = np.asarray(value)
-            if arr.dtype.name != self.dtype:
-                if not np.can_cast(arr.dtype, self.dtype, "safe"):
-                    raise TypeError(f"{what}: expected dtype {self.dtype}, got "
-                                    f"{arr.dtype.name} (casting it would lose "
-                                    f"information; use .astype('{self.dtype}') if meant)")
-                arr = arr.astype(self.dtype)
+            arr = self.safe_cast(np.asarray(value), what)
         else:
             try:
                 raw = np.asarray(value)
