@@ -1,8 +1,9 @@
 """Render a :class:`~codegen.kernel.Kernel` to LLVM IR for one call :class:`Signature`.
 
-Every rendered kernel is one exported C function::
+Every rendered kernel is one loop nest, a C function called through the entry points of
+:mod:`codegen.llvm.abi`::
 
-    void name(int64 start, int64 stop, PyObject *meta, PyObject *buf_0, ..., PyObject *buf_n)
+    void body(int64 start, int64 stop, PyObject *meta, PyObject *buf_0, ..., PyObject *buf_n)
 
 ``buf_i`` are the numpy arrays of the inputs then the outputs; the function reads their data
 pointers straight from the array objects (``PyArrayObject.data``), which saves the caller
@@ -38,7 +39,7 @@ import llvmlite.ir as ir
 import numpy as np
 
 from codegen.kernel import COMBINERS, FLOATS, OPCODES, Instr, Kernel, Store
-from codegen.llvm import vmath
+from codegen.llvm import abi, vmath
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 F64 = ir.DoubleType()
@@ -384,8 +385,8 @@ class _Function(_Emitter):
         self.sig, self.nin = sig, len(k.inputs)
         self.bufs = (*k.inputs, *k.outputs)
         nbuf = len(self.bufs)
-        fn = ir.Function(mod, ir.FunctionType(ir.VoidType(), [I64, I64] + [PTR] * (1 + nbuf)),
-                         name)
+        fn = self.fn = ir.Function(
+            mod, ir.FunctionType(ir.VoidType(), [I64, I64] + [PTR] * (1 + nbuf)), name)
         for attr in fn_attrs:      # string attributes llvmlite does not know, e.g. vector width
             set.add(fn.attributes, attr)
         super().__init__(ir.IRBuilder(fn.append_basic_block("entry")), k)
@@ -606,9 +607,10 @@ class _Function(_Emitter):
 
 
 def render(mod: ir.Module, k: Kernel, sig: Signature, fn_attrs: Sequence[str] = ()) -> str:
-    """Add the entry function of ``(k, sig)`` to ``mod``; returns its symbol name."""
+    """Add the loop nest of ``(k, sig)`` and its entry points (:mod:`codegen.llvm.abi`) to
+    ``mod``; returns the symbol of its Python entry."""
     name = sig.symbol(k)
-    _Function(mod, k, sig, name, fn_attrs)
+    abi.add_entries(mod, _Function(mod, k, sig, f"{name}.body", fn_attrs).fn, name)
     return name
 
 

@@ -29,7 +29,7 @@ import llvmlite.binding as llvm
 
 from codegen import cache as _cache
 from codegen.kernel import Kernel
-from codegen.llvm import emit
+from codegen.llvm import abi, emit
 from codegen.llvm.emit import Signature
 
 FORMAT_VERSION = "1"
@@ -40,10 +40,11 @@ _loaded: dict[str, int] = {}          # symbol -> address, for everything loaded
 _trackers: list = []                  # keep loaded libraries alive
 _names = itertools.count()
 
-stats = {"modules_compiled": 0, "kernels_compiled": 0, "cache_hits": 0, "cache_misses": 0,
-         "compile_seconds": 0.0, "load_seconds": 0.0}
-"""Counters for this process: LLVM compilations, cache hits (objects loaded from disk),
-and time spent compiling and loading."""
+stats = {"modules_compiled": 0, "kernels_compiled": 0, "kernels_loaded": 0, "cache_hits": 0,
+         "cache_misses": 0, "compile_seconds": 0.0, "load_seconds": 0.0}
+"""Counters for this process: LLVM compilations, kernels compiled and kernels loaded from
+the disk cache, cache hits (objects loaded from disk), and time spent compiling and
+loading."""
 
 object_cache: _cache.DiskCache | None = _cache.DiskCache(namespace="llvm")
 """Where compiled objects are kept between processes; set to None to always compile."""
@@ -72,8 +73,8 @@ def _init_host() -> dict:
     tm = llvm.Target.from_triple(triple).create_target_machine(
         cpu=cpu, features=features, opt=3, jit=True)
     here = Path(emit.__file__).parent   # stale objects must not outlive a change of codegen
-    source = hashlib.sha256(b"".join(p.read_bytes() for p in (here / "emit.py",
-                                                               here / "vmath.py")))
+    source = hashlib.sha256(b"".join((here / f).read_bytes() for f in (
+        "emit.py", "vmath.py", "abi.py", "pool.py")))
     return dict(
         tm=tm, triple=triple, layout=str(tm.target_data), lljit=llvm.create_lljit_compiler(tm),
         attrs=['"prefer-vector-width"="512"'] if "+avx512f" in features.split(",") else [],
@@ -116,33 +117,54 @@ def render(items: Sequence[tuple[Kernel, Signature]]) -> tuple[str, list[str]]:
 
 
 def load_kernels(items: Sequence[tuple[Kernel, Signature]]) -> list[int]:
-    """Entry addresses of ``items``, compiling (as one module) or loading from the cache
-    the ones this process has not loaded yet."""
+    """Addresses of the Python entries (:mod:`codegen.llvm.abi`) of ``items``, compiling
+    (as one module) or loading from the cache the ones this process has not loaded yet."""
     syms = [sig.symbol(k) for k, sig in items]
     with _lock:
-        h = _host()
         todo = sorted({s: ks for s, ks in zip(syms, items) if s not in _loaded}.items())
         if todo:
-            key = _cache.cache_key(h["version"], *(s for s, _ in todo))
-            obj = object_cache.get(key) if object_cache is not None else None
-            if obj is None:
-                stats["cache_misses"] += 1
-                t0 = time.perf_counter()
-                obj = compile_ir(render([ks for _, ks in todo])[0])
-                stats["compile_seconds"] += time.perf_counter() - t0
-                stats["modules_compiled"] += 1
-                stats["kernels_compiled"] += len(todo)
-                if object_cache is not None:
-                    object_cache.put(key, obj)
-            else:
-                stats["cache_hits"] += 1
-            t0 = time.perf_counter()
-            lib = llvm.JITLibraryBuilder().add_object_img(obj).add_current_process()
-            for sym, _ in todo:
-                lib.export_symbol(sym)
-            tracker = lib.link(h["lljit"], f"symgraph{next(_names)}")
-            _trackers.append(tracker)
-            for sym, _ in todo:
-                _loaded[sym] = tracker[sym]
-            stats["load_seconds"] += time.perf_counter() - t0
+            from codegen.llvm import pool
+            imports = {abi.POOL_RUN: pool.run_address()}
+            addrs = _load([s for s, _ in todo], lambda: render([ks for _, ks in todo])[0],
+                          imports)
+            stats["kernels_compiled" if addrs.pop(None) else "kernels_loaded"] += len(todo)
+            _loaded.update(addrs)
         return [_loaded[s] for s in syms]
+
+
+def load_module(name: str, text: str, symbols: Sequence[str]) -> dict[str, int]:
+    """Compile (or load from the cache) a module of hand-written LLVM IR ``text``; the
+    addresses of its ``symbols``."""
+    with _lock:
+        addrs = _load(list(symbols), lambda: text, {}, name)
+        addrs.pop(None)
+        return addrs
+
+
+def _load(symbols: list[str], text, imports: dict[str, int], name: str = "") -> dict:
+    """Link the object of the module ``text()`` renders (from the cache, else compiled and
+    cached) into the JIT; the addresses of ``symbols``, and under None whether it compiled."""
+    h = _host()
+    key = _cache.cache_key(h["version"], name, *symbols)
+    obj = object_cache.get(key) if object_cache is not None else None
+    compiled = obj is None
+    if compiled:
+        stats["cache_misses"] += 1
+        t0 = time.perf_counter()
+        obj = compile_ir(text())
+        stats["compile_seconds"] += time.perf_counter() - t0
+        stats["modules_compiled"] += 1
+        if object_cache is not None:
+            object_cache.put(key, obj)
+    else:
+        stats["cache_hits"] += 1
+    t0 = time.perf_counter()
+    lib = llvm.JITLibraryBuilder().add_object_img(obj).add_current_process()
+    for sym, addr in imports.items():
+        lib.import_symbol(sym, addr)
+    for sym in symbols:
+        lib.export_symbol(sym)
+    tracker = lib.link(h["lljit"], f"symgraph{next(_names)}")
+    _trackers.append(tracker)
+    stats["load_seconds"] += time.perf_counter() - t0
+    return {None: compiled, **{sym: tracker[sym] for sym in symbols}}

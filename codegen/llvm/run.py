@@ -6,53 +6,66 @@ layout needs (compiled on first use): one flat loop when every buffer is contigu
 the domain's shape, else a strided loop nest whose axes are merged where the layout allows,
 with unit or zero innermost strides compiled in. The plan of an ordinary call (dtypes,
 shapes and strides that passed the full checks once) is remembered by that layout, so a
-repeated call costs a few dict and attribute lookups besides the native call. Large work
-is split over a persistent thread pool along the outermost loop; ctypes releases the GIL
-during each native call.
+repeated call costs a few dict and attribute lookups besides the native call.
+
+:meth:`CompiledKernel.bind` hands such a plan out as a :class:`Launch`, for callers (a
+compiled function's steps) that know their arrays keep one layout from call to call and
+want nothing between them and the native entry.
+
+Large work is split over the native thread pool (:mod:`codegen.llvm.pool`) along the
+outermost loop, with the GIL released; small work runs on the calling thread.
 """
 from __future__ import annotations
 
-import ctypes
 import math
 import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple, Sequence
 
 import numpy as np
 
 from codegen.kernel import Kernel, KernelError, domain_of
-from codegen.llvm import jit
+from codegen.llvm import abi, jit, pool, vmath
 from codegen.llvm.emit import Signature
 
 _FLAT = Signature("flat")
 PARALLEL_MIN = 1 << 16
-"""Domains smaller than this many elements run on the calling thread."""
+"""Calls with less work than this run on the calling thread; work is the domain size
+times the kernel's cost per element (:func:`cost`)."""
 
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
 _num_threads = int(os.environ.get("SYMGRAPH_NUM_THREADS") or os.cpu_count() or 1)
 
 
 def set_num_threads(n: int) -> None:
     """Use ``n`` threads (the caller's included) for large kernel calls."""
-    global _num_threads, _pool
-    with _pool_lock:
-        _num_threads, old, _pool = max(1, int(n)), _pool, None
-    if old is not None:
-        old.shutdown(wait=True)
+    global _num_threads
+    _num_threads = max(1, int(n))
+    if pool.started():
+        pool.ensure(_num_threads)
 
 
 def get_num_threads() -> int:
     return _num_threads
 
 
-def _executor() -> ThreadPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(_num_threads - 1, thread_name_prefix="symgraph")
-        return _pool
+def grain(extent: int, work: int, flat: bool) -> int:
+    """The ``grain`` argument of a kernel entry for a call over ``extent`` outer
+    iterations doing ``work``: 0 (run on the calling thread) for small work, else the
+    iterations per chunk of a pool job, about four chunks per thread so that a thread the
+    machine slows down takes fewer; flat chunks start on whole 64-byte lines."""
+    if work < PARALLEL_MIN:
+        return 0
+    pool.ensure(_num_threads)
+    g = -(-extent // (4 * _num_threads))
+    return -(-g // 64) * 64 if flat else g
+
+
+def cost(k: Kernel) -> int:
+    """A kernel's rough cost per domain element, in simple operations: a transcendental
+    counts as ten, everything else that computes as one."""
+    weight = {"load": 0, "const": 0}
+    n = sum(10 if ins.op in vmath.SUPPORTED or ins.op == "div" and ins.dtype.startswith(
+        "float") else weight.get(ins.op, 1) for ins in k.body)
+    return max(1, n)
 
 
 def layout(k: Kernel, domain: Sequence[int], strides: Sequence[Sequence[int]]
@@ -103,15 +116,27 @@ def _element_strides(a: np.ndarray, domain: Sequence[int]) -> list[int]:
     return [0 if n == 1 != d else s // a.itemsize for n, s, d in zip(a.shape, a.strides, domain)]
 
 
-class _Plan(NamedTuple):
-    """How calls with one layout run: the specialization, the extent of its outermost loop
-    (the range threads split), the domain size, the ``meta`` array, and for each fresh
-    output its shape, the input whose memory order it copies (-1: C order) and dtype."""
-    sig: Signature
+class Launch(NamedTuple):
+    """One checked layout of a kernel's calls: ``entry(extent, grain, meta, *inputs,
+    *outputs)`` runs it (nothing when ``extent`` is 0). The entry reads only each array's
+    data pointer (shapes and strides are in ``meta``), so any arrays with the checked
+    dtypes, shapes and strides may be passed, reshaped or not. ``fresh`` gives, per
+    output, the shape, the input whose memory order it copies (-1: C order) and the dtype
+    a fresh output is made with."""
+    entry: object
     extent: int
-    work: int
+    grain: int
     meta: np.ndarray | None
     fresh: tuple[tuple[tuple[int, ...], int, np.dtype], ...]
+
+    def __call__(self, inputs: Sequence[np.ndarray], outputs: Sequence[np.ndarray] | None
+                 = None) -> list[np.ndarray]:
+        if outputs is None:
+            outputs = [np.empty(shp, dt) if like < 0 else np.empty_like(inputs[like], dt)
+                       for shp, like, dt in self.fresh]
+        if self.extent:
+            self.entry(self.extent, self.grain, self.meta, *inputs, *outputs)
+        return list(outputs)
 
 
 class CompiledKernel:
@@ -128,14 +153,13 @@ class CompiledKernel:
 
     def __init__(self, kernel: Kernel):
         k = self.kernel = kernel
-        self._nin, self._nbuf = len(k.inputs), len(k.inputs) + len(k.outputs)
+        self._nin = len(k.inputs)
         self._in_dt = [np.dtype(b.dtype) for b in k.inputs]
         self._out_dt = [np.dtype(b.dtype) for b in k.outputs]
         self._reduces = bool(k.reduce_axes)
-        self._fns: dict[Signature, ctypes._CFuncPtr] = {}
-        self._cfunc = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64,
-                                       *[ctypes.py_object] * (1 + self._nbuf))
-        self._plans: dict[tuple, tuple] = {}    # (plan, entry) by ordinary calls' layout
+        self._cost = cost(k)
+        self._entries: dict[Signature, object] = {}
+        self._plans: dict[tuple, Launch] = {}      # by the layout of ordinary calls
 
     @property
     def default_signature(self) -> Signature:
@@ -148,54 +172,57 @@ class CompiledKernel:
         """The LLVM IR (before optimization) of the default specialization."""
         return jit.render([(self.kernel, self.default_signature)])[0]
 
-    def _function(self, sig: Signature, address: int | None = None):
-        """The ctypes entry of a specialization; compiled lazily, at its first call."""
-        fn = self._fns.get(sig)
+    def _entry(self, sig: Signature, address: int | None = None):
+        """The Python entry of a specialization; compiled lazily, at its first call."""
+        fn = self._entries.get(sig)
         if fn is None:
             if address is None:
                 address = jit.load_kernels([(self.kernel, sig)])[0]
-            fn = self._fns[sig] = self._cfunc(address)
+            fn = self._entries[sig] = abi.python_function(address, self.kernel.name)
         return fn
 
     def __call__(self, inputs: Sequence[np.ndarray], outputs: Sequence[np.ndarray] | None = None,
                  shape: Sequence[int] | None = None) -> list[np.ndarray]:
         """Run the kernel; ``outputs``, if given, are written in place and returned."""
         key = self._key(inputs, outputs, shape)
-        hit = self._plans.get(key)
-        if hit is not None:     # a layout seen before: checked then, planned then
-            plan, fn = hit
-            outputs = (list(outputs) if outputs is not None else
-                       [np.empty(shp, dt) if like < 0 else np.empty_like(inputs[like], dt)
-                        for shp, like, dt in plan.fresh])
-            if plan.work >= PARALLEL_MIN:
-                _run(fn, plan, (plan.meta, *inputs, *outputs))
-            elif plan.extent:
-                fn(0, plan.extent, plan.meta, *inputs, *outputs)
-            return outputs
+        launch = self._plans.get(key)
+        if launch is not None:     # a layout seen before: checked then, planned then
+            return launch(inputs, outputs)
         given = inputs
-        plan, inputs, outputs, scratch = self._plan(inputs, outputs, shape)
-        fn = self._function(plan.sig) if plan.extent else None
+        launch, inputs, outputs, scratch = self._launch(inputs, outputs, shape)
         if (key is not None and all(a is b for a, b in zip(inputs, given))
                 and all(o is s for o, s in zip(outputs, scratch))):
             if len(self._plans) >= 64:
                 self._plans.clear()
-            self._plans[key] = plan, fn
-        _run(fn, plan, (plan.meta, *inputs, *scratch))
+            self._plans[key] = launch
+        launch(inputs, scratch)
         for o, s in zip(outputs, scratch):
             if o is not s:
                 o[...] = s
         return list(outputs)
 
+    def bind(self, inputs: Sequence[np.ndarray], outputs: Sequence[np.ndarray] | None = None,
+             shape: Sequence[int] | None = None) -> Launch | None:
+        """Check a call in full and return its :class:`Launch`, for later calls with arrays
+        of exactly these dtypes, shapes and strides (outputs, when given, apart from the
+        inputs). None when such calls need more than the native call (a copy of an
+        unaligned or overlapping array): call the kernel itself then."""
+        launch, ins, outs, scratch = self._launch(inputs, outputs, shape)
+        if any(a is not b for a, b in zip(ins, inputs)) or any(
+                o is not s for o, s in zip(outs, scratch)):
+            return None
+        return launch
+
     def signature(self, inputs: Sequence[np.ndarray], outputs: Sequence[np.ndarray] | None = None,
                   shape: Sequence[int] | None = None) -> Signature | None:
         """The specialization a call with these arguments runs (None if it runs nothing)."""
-        plan = self._plan(inputs, outputs, shape)[0]
-        return plan.sig if plan.extent else None
+        sig, extent = self._layout(inputs, outputs, shape)[:2]
+        return sig if extent else None
 
     def _key(self, inputs, outputs, shape) -> tuple | None:
         """What decides a call's plan, when the call is an ordinary one (arrays of the right
         dtypes, aligned, outputs writeable and either an input or apart from all of them);
-        None for anything else, which ``_plan`` then checks in full."""
+        None for anything else, which ``_launch`` then checks in full."""
         if type(inputs) is not list or len(inputs) != self._nin:
             return None
         key: list = [shape if shape is None else tuple(shape)]
@@ -220,9 +247,16 @@ class CompiledKernel:
                         return None
         return tuple(key)
 
-    def _plan(self, inputs, outputs, shape) -> tuple[_Plan, list, list, list]:
-        """Check a call in full and lay it out: the plan, the inputs (some copied), the
+    def _launch(self, inputs, outputs, shape) -> tuple[Launch, list, list, list]:
+        """Check a call in full and lay it out: its launch, the inputs (some copied), the
         outputs, and the arrays native code writes in their place (scratch when unaligned)."""
+        sig, extent, work, meta, fresh, inputs, outputs, scratch = \
+            self._layout(inputs, outputs, shape)
+        entry = self._entry(sig) if extent else None
+        g = grain(extent, work * self._cost, sig.kind == "flat") if extent else 0
+        return Launch(entry, extent, g, meta, fresh), inputs, outputs, scratch
+
+    def _layout(self, inputs, outputs, shape):
         k = self.kernel
         if not isinstance(inputs, (list, tuple)):
             raise KernelError(f"{k.name}: inputs must be a list of arrays, got "
@@ -271,7 +305,7 @@ class CompiledKernel:
             sig = Signature(sig.kind, sig.loops, sig.unit, tuple(alias))
         if not any(o.size for o in outputs):
             extent = 0
-        return _Plan(sig, extent, size, meta, fresh), inputs, outputs, scratch
+        return sig, extent, size, meta, fresh, inputs, outputs, scratch
 
     def _check_outputs(self, outputs, want) -> list[np.ndarray]:
         k = self.kernel
@@ -286,22 +320,3 @@ class CompiledKernel:
             if not o.flags.writeable:
                 raise KernelError(f"{k.name}: output {b.name} is read-only")
         return list(outputs)
-
-
-def _run(fn, plan: _Plan, args: tuple) -> None:
-    """Call ``fn`` over ``plan``'s outer extent, split across the pool's threads when the
-    work is large."""
-    if plan.work < PARALLEL_MIN or _num_threads == 1:
-        if plan.extent:
-            fn(0, plan.extent, *args)
-        return
-    parts = min(_num_threads, plan.extent, plan.work // PARALLEL_MIN)
-    step = -(-plan.extent // parts)
-    if plan.sig.kind == "flat":     # chunk edges on whole 64-byte lines for every dtype
-        step = -(-step // 64) * 64
-    bounds = [(lo, min(lo + step, plan.extent)) for lo in range(0, plan.extent, step)]
-    pool = _executor() if len(bounds) > 1 else None
-    futures = [pool.submit(fn, lo, hi, *args) for lo, hi in bounds[1:]]
-    fn(*bounds[0], *args)
-    for f in futures:
-        f.result()
