@@ -40,11 +40,14 @@ class StepError(Exception):
 
 @dataclass
 class Program:
+    """``run(inputs)`` runs every step on ``inputs`` (one per input slot) and returns the
+    output slots' values."""
     n_slots: int
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
     steps: list[Step]
     constants: dict[int, Any] = field(default_factory=dict)
+    stateful: bool = False    # steps keep buffers between calls: one call at a time
 
     def __post_init__(self):
         keep = set(self.outputs) | set(self.constants)
@@ -52,27 +55,30 @@ class Program:
         for i, s in enumerate(self.steps):
             for slot in s.inputs:
                 last[slot] = i
-        self._free = [[slot for slot in s.inputs if last[slot] == i and slot not in keep]
+        self._free = [[slot for slot in dict.fromkeys(s.inputs)
+                       if last[slot] == i and slot not in keep]
                       for i, s in enumerate(self.steps)]
+        self.run = self._compile()
 
-    def run(self, inputs: Sequence[Any]) -> list[Any]:
-        """Run every step on ``inputs`` (one per input slot); the output slots' values."""
-        vals: list[Any] = [None] * self.n_slots
-        for slot, v in self.constants.items():
-            vals[slot] = v
-        for slot, v in zip(self.inputs, inputs):
-            vals[slot] = v
-        for s, free in zip(self.steps, self._free):
-            args = [vals[i] for i in s.inputs]
-            try:
-                outs = s.fn(*args)
-            except Exception as e:
-                raise StepError(s, args) from e
-            if len(outs) == 1:
-                vals[s.outputs[0]] = outs[0]
-            else:
-                for slot, v in zip(s.outputs, outs):
-                    vals[slot] = v
-            for slot in free:
-                vals[slot] = None
-        return [vals[i] for i in self.outputs]
+    def _compile(self) -> Callable[[Sequence[Any]], list[Any]]:
+        """The steps as one straight-line Python function, generated as source: a call
+        costs no interpretation of the step list."""
+        names = {f"fn{i}": s.fn for i, s in enumerate(self.steps)}
+        names.update({f"v{slot}": v for slot, v in self.constants.items()})
+        names["_error"] = self._error
+        v = lambda slots: "".join(f"v{i}, " for i in slots)
+        lines = ["def run(inputs):", f"    {v(self.inputs) or '()'} = inputs", "    i = 0",
+                 "    try:", "        pass"]
+        for i, (s, free) in enumerate(zip(self.steps, self._free)):
+            lines.append(f"        i = {i}; {v(s.outputs)}= fn{i}({v(s.inputs)})")
+            if free:
+                lines.append(f"        del {v(free)}")
+        lines += ["    except Exception as e:", "        raise _error(i, locals()) from e",
+                  f"    return [{v(self.outputs)}]"]
+        exec("\n".join(lines), names)
+        return names["run"]
+
+    def _error(self, i: int, env: dict) -> StepError:
+        s = self.steps[i]
+        return StepError(s, [env.get(f"v{slot}", self.constants.get(slot))
+                             for slot in s.inputs])

@@ -19,7 +19,7 @@ from codegen.program import StepError
 
 from .config import BACKENDS, config
 from .graph import Apply, Constant, Variable, clone_replace, graph_inputs, toposort
-from .lower import backend_compiler, device_module, lower
+from .lower import backend_compiler, device_module, fresh_outputs, lower
 from .tensor import TensorVariable, as_tensor
 from .types import FLOATS, TensorType, as_dtype
 
@@ -115,16 +115,18 @@ class Function:
         self._device = backend == "cuda"
         self._program = lower(self.nodes, [*inputs, *self.shared], exprs,
                               backend_compiler(backend), device_module(backend).empty)
-        self._lock = threading.Lock()
+        self._run = self._program.run
+        # reused intermediate buffers belong to one call at a time
+        self._lock = threading.Lock() if self._program.stateful else None
+        self._fresh = fresh_outputs(self._program)
+        self._all_fresh, self._n_in, self._n_out = all(self._fresh), len(inputs), len(outputs)
         self._types = [v.type for v in inputs]
         self._what = [f"input {i} ({v!r})" for i, v in enumerate(inputs)]
         self.compile_time = time.perf_counter() - t0
 
-    def _bind(self, args: Sequence, kwargs: dict) -> list[np.ndarray]:
+    def _bind(self, args: Sequence, kwargs: dict) -> list:
         n = len(self.inputs)
         check = _check_for_device if self._device else TensorType.filter
-        if not kwargs and len(args) == n:
-            return [check(t, a, what) for t, a, what in zip(self._types, args, self._what)]
         if len(args) > n:
             raise TypeError(f"{self._label()} takes {n} inputs, got {len(args)}")
         values: list[Any] = list(args) + [None] * (n - len(args))
@@ -150,21 +152,31 @@ class Function:
         return f"function {self.name!r}" if self.name else "function"
 
     def __call__(self, *args, **kwargs):
-        values = self._bind(args, kwargs)
-        if self._device:
-            values = [v if _is_device_array(v) else _to_device(v) for v in values]
-        values += [s._value_on(self._device) for s in self.shared]
-        with self._lock:       # reused intermediate buffers belong to one call at a time
-            try:
-                results = self._program.run(values)
-            except StepError as e:
-                raise _runtime_error(e) from e.__cause__
-            n_out = len(self.outputs)
+        if kwargs or len(args) != self._n_in or self._device:
+            values = self._bind(args, kwargs)
+            if self._device:
+                values = [v if _is_device_array(v) else _to_device(v) for v in values]
+        else:
+            values = [t.filter(a, what) for t, a, what in zip(self._types, args, self._what)]
+        if self.shared:
+            values += [s._value_on(self._device) for s in self.shared]
+        if self._lock is None:
+            return self._results(values)
+        with self._lock:
+            return self._results(values)
+
+    def _results(self, values: list):
+        try:
+            outs = self._run(values)
+        except StepError as e:
+            raise _runtime_error(e) from e.__cause__
+        if not self._all_fresh:
             taken = list(values)   # an array is handed out once: [y, y] gives two arrays
-            outs = [_own(r, taken) for r in results[:n_out]]
-            for (s, _), v in zip(self.updates, results[n_out:]):
-                s._value = _own(v, taken)
-        return outs[0] if self._single else outs
+            outs = [r if fresh else _own(r, taken) for r, fresh in zip(outs, self._fresh)]
+        if self.updates:
+            for (s, _), v in zip(self.updates, outs[self._n_out:]):
+                s._value = v
+        return outs[0] if self._single else outs[:self._n_out]
 
     @property
     def kernel_sources(self) -> dict[str, str]:

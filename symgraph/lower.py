@@ -13,6 +13,9 @@ get fresh arrays every call.
 """
 from __future__ import annotations
 
+import math
+import sys
+import sysconfig
 from typing import Callable, Sequence
 
 import numpy as np
@@ -27,6 +30,8 @@ from .ops.shape import DimShuffle, Reshape
 from .rewrite.fuse import Fused
 
 KernelRunner = Callable[..., list]
+_REFCOUNTS_EXACT = sys.implementation.name == "cpython" and \
+    not sysconfig.get_config_var("Py_GIL_DISABLED")
 
 
 def node_kernel(node: Apply) -> Kernel | None:
@@ -56,50 +61,142 @@ def example_inputs(node: Apply, kernel: Kernel) -> list[np.ndarray]:
             for b, buf in zip(bcast, kernel.inputs)]
 
 
-def _kernel_step(node: Apply, run: KernelRunner, reuse: bool, empty=np.empty) -> Callable:
-    """A step function running ``node``'s kernel with ``run(inputs, outputs, shape)``;
-    ``empty`` allocates the reused buffers (numpy's, or the device's)."""
+def _prepare(node: Apply, kernel: Kernel) -> tuple[Callable, tuple[tuple[int, ...], ...]]:
+    """``prepare(args) -> (views, domain)``: a node's arguments as its kernel's inputs
+    (checked: shapes that do not broadcast, empty max/min, raise), and which domain axes
+    each kernel output drops from its keepdims shape."""
     op = node.op
-    cache: dict[tuple, list[np.ndarray]] = {}
-
-    def buffers(kernel: Kernel, domain: tuple) -> list[np.ndarray] | None:
-        if not reuse:
-            return None
-        shapes = tuple(kernel.out_shape(s, domain) for s in kernel.stores)
-        bufs = cache.get(shapes)
-        if bufs is None:
-            cache.clear()
-            bufs = cache[shapes] = [empty(sh, b.dtype) for sh, b in
-                                    zip(shapes, kernel.outputs)]
-        return bufs
-
     if isinstance(op, Fused):
-        kernel = op.kernel
-
-        def step(*args):
+        def prepare(args):
             views, domain = op.domain_views(args)
             op.check_domain(domain)
-            return op.finish(run(views, buffers(kernel, domain), domain))
-        return step
-
-    kernel = node_kernel(node)
+            return views, domain
+        return prepare, op.out_drop
     if isinstance(op, Elemwise):
-        def step(*args):
+        def prepare(args):
             shapes = [a.shape for a in args]
             # equal shapes cannot broadcast wrongly: skip the check on the common path
             domain = shapes[0] if shapes.count(shapes[0]) == len(shapes) else \
                 check_broadcast(node, shapes)
-            return run(list(args), buffers(kernel, domain), domain)
-        return step
+            return list(args), domain
+        return prepare, ((),)
 
-    drop = () if op.keepdims else op.axes
+    def prepare(args):
+        check_nonempty(op, args[0].shape)
+        return list(args), args[0].shape
+    return prepare, (() if op.keepdims else op.axes,)
 
-    def step(x):
-        check_nonempty(op, x.shape)
-        (out,) = run([x], buffers(kernel, x.shape), x.shape)
-        return [out.reshape([d for a, d in enumerate(out.shape) if a not in drop])
-                if drop else out]
-    return step
+
+class Recycler:
+    """Fresh arrays for one output of a step, handing out again a large array it made
+    before once nobody else holds it (CPython reference counts say so): freeing and
+    allocating it anew would cost page faults on every call (a 40 MB array: ~3 ms).
+    It keeps the last two such arrays alive between calls."""
+    MIN_BYTES = 1 << 20
+
+    def __init__(self):
+        self.kept: list[np.ndarray] = []
+
+    def empty(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        for a in self.kept:
+            # references: the list's, the loop's, getrefcount's own argument
+            if sys.getrefcount(a) == 3 and a.shape == shape and a.dtype == dtype:
+                return a
+        a = np.empty(shape, dtype)
+        if a.nbytes >= self.MIN_BYTES and _REFCOUNTS_EXACT:
+            self.kept = [*self.kept[-1:], a]
+        return a
+
+
+def _kernel_step(node: Apply, kernel: Kernel, run, reuse: bool, empty=np.empty) -> Callable:
+    """A step function running ``node``'s kernel with ``run(inputs, outputs, shape)``;
+    ``empty`` allocates the buffers reused across calls (numpy's, or the device's).
+
+    A backend whose runner can ``bind`` a checked call layout (:mod:`codegen.llvm`) gets
+    each layout (argument shapes and strides) checked once; later calls with it go
+    straight to the native entry with the arguments as they come."""
+    prepare, drops = _prepare(node, kernel)
+    bind = getattr(run, "bind", None)
+    fast: dict[tuple, Callable] = {}
+    reused: dict[tuple, tuple[list, list]] = {}     # keepdims buffers, node-shaped views
+    recyclers = [Recycler() for _ in kernel.outputs]
+    dtypes = [np.dtype(b.dtype) for b in kernel.outputs]
+
+    def finish(outs):
+        return [o if not drop else o.reshape([d for a, d in enumerate(o.shape) if a not in drop])
+                for o, drop in zip(outs, drops)]
+
+    def buffers(domain):
+        shapes = tuple(kernel.out_shape(s, domain) for s in kernel.stores)
+        if shapes not in reused:
+            reused.clear()
+            fast.clear()
+            bufs = [empty(sh, dt) for sh, dt in zip(shapes, dtypes)]
+            reused[shapes] = bufs, finish(bufs)
+        return reused[shapes]
+
+    def slow(args):
+        views, domain = prepare(args)
+        bufs, views_out = buffers(domain) if reuse else (None, None)
+        launch = bind(views, bufs, domain) if bind is not None else None
+        if launch is None:        # checked on every call
+            return finish(run(views, bufs, domain))
+        if len(fast) >= 64:
+            fast.clear()
+        key = tuple(x for a in args for x in (a.shape, a.strides))
+        fast[key] = hit = _launcher(launch, bufs, views_out, drops, recyclers)
+        return hit(args)
+    return _keyed_step(len(kernel.inputs), fast, slow)
+
+
+def _keyed_step(n: int, fast: dict, slow: Callable) -> Callable:
+    """``step(a0, ..., a{n-1})``: ``fast[(a0.shape, a0.strides, ...)](args)`` when that
+    layout has a launcher, else ``slow(args)``. Generated for its number of arguments:
+    building the key is most of what a repeated call costs in Python."""
+    params = "".join(f"a{i}, " for i in range(n))
+    key = "".join(f"a{i}.shape, a{i}.strides, " for i in range(n))
+    src = (f"def step({params}):\n"
+           f"    hit = fast.get(({key}))\n"
+           f"    return hit(({params})) if hit is not None else slow(({params}))\n")
+    env = {"fast": fast, "slow": slow}
+    exec(src, env)
+    return env["step"]
+
+
+def _launcher(launch, bufs, views_out, drops, recyclers) -> Callable:
+    """``run(args) -> outputs`` for one bound layout: into the reused buffers, or into
+    fresh arrays shaped as the node's outputs (the entry reads only data pointers)."""
+    entry, extent, grain, meta = launch.entry, launch.extent, launch.grain, launch.meta
+    if bufs is not None:
+        if not extent:
+            return lambda args: views_out
+
+        def run_reused(args):
+            entry(extent, grain, meta, *args, *bufs)
+            return views_out
+        return run_reused
+    news = []
+    for r, (shp, like, dt), drop in zip(recyclers, launch.fresh, drops):
+        shp = tuple(d for a, d in enumerate(shp) if a not in drop)
+        if like >= 0:     # elementwise outputs in the memory order of an input
+            news.append(lambda args, like=like, dt=dt: np.empty_like(args[like], dt))
+        elif math.prod(shp) * dt.itemsize >= Recycler.MIN_BYTES:
+            news.append(lambda args, new=r.empty, shp=shp, dt=dt: new(shp, dt))
+        elif len(launch.fresh) == 1 and extent:
+            def run_one(args):       # the common case of small calls: one small output
+                out = np.empty(shp, dt)
+                entry(extent, grain, meta, *args, out)
+                return [out]
+            return run_one
+        else:
+            news.append(lambda args, shp=shp, dt=dt: np.empty(shp, dt))
+
+    def run_fresh(args):
+        outs = [new(args) for new in news]
+        if extent:
+            entry(extent, grain, meta, *args, *outs)
+        return outs
+    return run_fresh
 
 
 def _view_step(node: Apply) -> Callable:
@@ -144,18 +241,31 @@ def lower(nodes: Sequence[Apply], inputs: Sequence[Variable], outputs: Sequence[
     todo = [(k, [example_inputs(n, k)]) for n, k in zip(nodes, kernels) if k is not None]
     runners = iter(compile_kernels(*map(list, zip(*todo))) if todo else [])
     steps = []
+    stateful = False
     for node, kernel in zip(nodes, kernels):
         ins = tuple(slot(v) for v in node.inputs)
         outs = tuple(slot(v) for v in node.outputs)
         if kernel is not None:
             reuse = not any(id(o) in escaping for o in node.outputs)
-            fn, kind = _kernel_step(node, next(runners), reuse, empty), "kernel"
+            stateful |= reuse
+            fn, kind = _kernel_step(node, kernel, next(runners), reuse, empty), "kernel"
         elif isinstance(node.op, (DimShuffle, Reshape)):
             fn, kind = _view_step(node), "view"
         else:
             fn, kind = _call_step(node), "call"
         steps.append(Step(kind, fn, ins, outs, str(node.op), node, kernel))
-    return Program(len(slots), in_slots, tuple(slot(v) for v in outputs), steps, constants)
+    return Program(len(slots), in_slots, tuple(slot(v) for v in outputs), steps, constants,
+                   stateful)
+
+
+def fresh_outputs(program: Program) -> list[bool]:
+    """Per program output: whether its value is always an array no one else holds (a
+    kernel's output made for the call, listed once and not an input), which a function
+    hands out without copying."""
+    made = {o for s in program.steps if s.kind == "kernel" for o in s.outputs}
+    outs = list(program.outputs)
+    return [slot in made and outs.count(slot) == 1 and slot not in program.inputs
+            for slot in outs]
 
 
 def backend_compiler(backend: str) -> Callable[..., list[KernelRunner]] | None:
@@ -166,10 +276,7 @@ def backend_compiler(backend: str) -> Callable[..., list[KernelRunner]] | None:
     if backend == "llvm":
         from codegen.llvm import compile_kernels
 
-        def compile_llvm(kernels: list[Kernel], examples) -> list[KernelRunner]:
-            return [lambda ins, outs, shape, ck=ck: ck(ins, outs, shape=shape)
-                    for ck in compile_kernels(kernels, examples)]
-        return compile_llvm
+        return compile_kernels
     if backend == "cuda":
         from codegen.cuda import available, compile_kernel
         ok, why = available()

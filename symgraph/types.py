@@ -75,11 +75,8 @@ class TensorType:
         self.shape: tuple[int | None, ...] = tuple(None if s is None else int(s)
                                                    for s in shape)
         self.np_dtype = np.dtype(self.dtype)
+        self.ndim = len(self.shape)
         self._static = any(s is not None for s in self.shape)
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
 
     @property
     def broadcastable(self) -> tuple[bool, ...]:

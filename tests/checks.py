@@ -40,7 +40,9 @@ def check_values(sym_fn: Callable, np_fn: Callable, inputs: Sequence[np.ndarray]
         want = np.asarray(np_fn(*inputs))
     for backend in backends or BACKENDS:
         f = sg.function(syms, out, backend=backend)
-        got = to_host(f(*inputs))
+        first = to_host(f(*inputs))
+        got = to_host(f(*inputs))      # a second call runs the plan the first one checked
+        np.testing.assert_array_equal(first, got, err_msg=f"backend {backend}: 2nd call")
         assert isinstance(got, np.ndarray), f"{backend}: got {type(got)}"
         assert got.dtype == want.dtype, f"{backend}: dtype {got.dtype}, numpy {want.dtype}"
         assert got.shape == want.shape, f"{backend}: shape {got.shape}, numpy {want.shape}"

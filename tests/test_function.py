@@ -82,6 +82,60 @@ def test_outputs_never_alias_inputs_or_shared_values():
     np.testing.assert_array_equal(w.get_value(), np.zeros(2))
 
 
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+def test_repeated_calls_with_changing_layouts(backend):
+    """Each call is right whatever layouts came before (a layout seen once runs from its
+    checked plan after), and an earlier result is never touched by a later call."""
+    x, y = sg.fmatrix("x"), sg.frow("y")
+    out = [sg.tanh(x * y + 1), (x * 2).sum(axis=0), sg.exp(x).max(axis=1)]
+    f = sg.function([x, y], out, backend=backend)
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((300, 70)).astype("float32")
+    b = rng.standard_normal((1, 70)).astype("float32")
+    layouts = [a, np.asfortranarray(a), a[::-1], a[:, ::2], a[:0], a, a[::-1], a[:, ::2],
+               np.asfortranarray(a), a[:5]]
+    kept = []
+    for v in layouts:
+        w = b[:, :v.shape[1]]
+        got = f(v, w)
+        want = [np.tanh(v * w + 1), (v * 2).sum(axis=0), np.exp(v).max(axis=1)]
+        for g, e in zip(got, want):
+            np.testing.assert_allclose(g, e, rtol=2e-5, atol=1e-6)
+        kept.append((got, want))
+    for got, want in kept:
+        for g, e in zip(got, want):
+            np.testing.assert_allclose(g, e, rtol=2e-5, atol=1e-6)
+
+
+def test_misaligned_inputs():
+    x = sg.dvector("x")
+    f = sg.function([x], sg.exp(x) * 2)
+    v = np.zeros(8 * 1000 + 1, np.uint8)[1:].view(np.float64)    # one byte off
+    assert not v.flags.aligned
+    v[:] = np.linspace(-3, 3, 1000)
+    for _ in range(2):
+        np.testing.assert_allclose(f(v), np.exp(np.linspace(-3, 3, 1000)) * 2, rtol=1e-14)
+
+
+def test_large_outputs_are_recycled_only_once_dropped():
+    """A large output nobody holds any more is reused by the next call (no page faults
+    for a fresh allocation); one still held, or viewed, is never written again."""
+    x = sg.fvector("x")
+    f = sg.function([x], x + 1)
+    v = np.zeros(1 << 20, "float32")
+    held = f(v)
+    view = f(v)[10:]
+    assert view.base is not None
+    address = f(v).ctypes.data         # dropped at once
+    assert f(v).ctypes.data == address
+    np.testing.assert_array_equal(held, 1)
+    np.testing.assert_array_equal(view, 1)
+    again = f(v + 1)
+    np.testing.assert_array_equal(again, 2)
+    np.testing.assert_array_equal(held, 1)
+    np.testing.assert_array_equal(view, 1)
+
+
 def test_bad_function_arguments():
     x = sg.dvector("x")
     with pytest.raises(TypeError, match="list of variables"):

@@ -206,7 +206,8 @@ class CompiledKernel:
         """Check a call in full and return its :class:`Launch`, for later calls with arrays
         of exactly these dtypes, shapes and strides (outputs, when given, apart from the
         inputs). None when such calls need more than the native call (a copy of an
-        unaligned or overlapping array): call the kernel itself then."""
+        overlapping array, or of one whose strides are not whole elements): call the
+        kernel itself then."""
         launch, ins, outs, scratch = self._launch(inputs, outputs, shape)
         if any(a is not b for a, b in zip(ins, inputs)) or any(
                 o is not s for o, s in zip(outs, scratch)):
@@ -221,13 +222,13 @@ class CompiledKernel:
 
     def _key(self, inputs, outputs, shape) -> tuple | None:
         """What decides a call's plan, when the call is an ordinary one (arrays of the right
-        dtypes, aligned, outputs writeable and either an input or apart from all of them);
-        None for anything else, which ``_launch`` then checks in full."""
+        dtypes, outputs writeable and either an input or apart from all of them); None for
+        anything else, which ``_launch`` then checks in full."""
         if type(inputs) is not list or len(inputs) != self._nin:
             return None
         key: list = [shape if shape is None else tuple(shape)]
         for a, dt in zip(inputs, self._in_dt):
-            if type(a) is not np.ndarray or a.dtype != dt or not a.flags.aligned:
+            if type(a) is not np.ndarray or a.dtype != dt:
                 return None
             key += (a.shape, a.strides)
         if outputs is not None:
@@ -237,7 +238,7 @@ class CompiledKernel:
                 if type(o) is not np.ndarray or o.dtype != dt:
                     return None
                 f = o.flags
-                if not (f.aligned and f.writeable):
+                if not f.writeable:
                     return None
                 key += (o.shape, o.strides)
                 for i, a in enumerate(inputs):
@@ -249,7 +250,8 @@ class CompiledKernel:
 
     def _launch(self, inputs, outputs, shape) -> tuple[Launch, list, list, list]:
         """Check a call in full and lay it out: its launch, the inputs (some copied), the
-        outputs, and the arrays native code writes in their place (scratch when unaligned)."""
+        outputs, and the arrays native code writes in their place (scratch where an
+        output's strides are not whole elements)."""
         sig, extent, work, meta, fresh, inputs, outputs, scratch = \
             self._layout(inputs, outputs, shape)
         entry = self._entry(sig) if extent else None
@@ -262,7 +264,9 @@ class CompiledKernel:
             raise KernelError(f"{k.name}: inputs must be a list of arrays, got "
                               f"{type(inputs).__name__}")
         domain = domain_of(k, inputs, shape)
-        inputs = [a if a.flags.aligned and not any(s % a.itemsize for s in a.strides)
+        # strides are passed in elements: arrays whose strides are not whole elements
+        # (fields of a structured array, say) are copied; misaligned data is fine
+        inputs = [a if not any(s % a.itemsize for s in a.strides)
                   else np.array(a, order="C") for a in inputs]
         want = [k.out_shape(s, domain) for s in k.stores]
         # Elementwise outputs take the memory order of a full-shape input, as numpy's do.
@@ -288,7 +292,7 @@ class CompiledKernel:
                             alias[j] = i
                         else:
                             inputs[i] = a.copy()
-        scratch = [o if o.flags.aligned and not any(s % o.itemsize for s in o.strides)
+        scratch = [o if not any(s % o.itemsize for s in o.strides)
                    else np.empty(o.shape, o.dtype) for o in outputs]
         arrays = [*inputs, *scratch]
         size = math.prod(domain)

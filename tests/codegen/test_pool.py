@@ -1,0 +1,114 @@
+"""codegen.llvm.pool: parallel kernel calls give the single-thread results, from several
+Python threads at once, across thread-count changes and in a forked child."""
+from __future__ import annotations
+
+import multiprocessing
+import threading
+
+import numpy as np
+import pytest
+
+from codegen.kernel import Buffer, Instr, Kernel, Store, interpret
+from codegen.llvm import compile_kernels, get_num_threads, pool, set_num_threads
+from codegen.llvm.run import PARALLEL_MIN, cost
+
+F = "float32"
+pytestmark = pytest.mark.skipif(not pool.AVAILABLE, reason="the thread pool needs Linux")
+
+
+def _kernels() -> list[Kernel]:
+    ew = Kernel("scale", (Buffer("x", F, 2),), (Buffer("y", F, 2),), 2,
+                (Instr("load", F, (), 0), Instr("const", F, (), 3.0), Instr("mul", F, (0, 1))),
+                (Store(2),))
+    rows = Kernel("rowsum", (Buffer("x", F, 2),), (Buffer("y", F, 2),), 2,
+                  (Instr("load", F, (), 0),), (Store(0, "add", (1,)),))
+    cols = Kernel("colmax", (Buffer("x", F, 2),), (Buffer("y", F, 2),), 2,
+                  (Instr("load", F, (), 0),), (Store(0, "max", (0,)),))
+    return [ew, rows, cols]
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    return list(zip(_kernels(), compile_kernels(_kernels())))
+
+
+@pytest.fixture
+def threads():
+    n = get_num_threads()
+    yield set_num_threads
+    set_num_threads(n)
+
+
+@pytest.mark.parametrize("rows", [1, 3, 64, 333, 4096])
+@pytest.mark.parametrize("nthreads", [1, 2, 3, 5])
+def test_split_calls_match_the_reference(compiled, threads, rows, nthreads):
+    """Every chunking (rows not a multiple of the chunk, fewer rows than threads, more
+    threads than cores) covers the domain exactly once, with the single thread's
+    results bit for bit."""
+    x = np.random.default_rng(rows).standard_normal((rows, 257)).astype(F)
+    layouts = (x, np.asfortranarray(x), x[::-1])
+    threads(1)
+    one = [[ck([a])[0] for a in layouts] for _, ck in compiled]
+    threads(nthreads)
+    for (k, ck), want in zip(compiled, one):
+        for a, w in zip(layouts, want):
+            got = ck([a])[0]
+            np.testing.assert_array_equal(got, w)
+            # float32 sums in another order: the rounding of 257 terms
+            np.testing.assert_allclose(got, interpret(k, [a])[0], rtol=1e-5, atol=1e-4)
+
+
+def test_large_calls_use_the_workers(compiled, threads):
+    threads(3)
+    k, ck = compiled[0]
+    x = np.ones((PARALLEL_MIN // cost(k) * 4, 1), F)
+    ck([x])
+    assert pool.workers() == 2
+    threads(1)
+    assert pool.workers() == 0
+    np.testing.assert_array_equal(ck([x])[0], 3 * x)
+
+
+def test_callers_on_several_threads(compiled, threads):
+    """Concurrent callers share the pool: one job runs on it, the others alone."""
+    rng = np.random.default_rng(1)
+    xs = [rng.standard_normal((2000, 300)).astype(F) for _ in range(4)]
+    threads(1)
+    want = [[ck([x])[0] for _, ck in compiled] for x in xs]
+    threads(2)
+    errors = []
+
+    def work(i):
+        try:
+            for _ in range(20):
+                for (k, ck), w in zip(compiled, want[i]):
+                    np.testing.assert_array_equal(ck([xs[i]])[0], w)
+        except Exception as e:     # reported by the main thread
+            errors.append(e)
+    ts = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors, errors[0]
+
+
+def _in_child(conn) -> None:
+    from codegen.llvm import compile_kernel
+    k = _kernels()[0]
+    x = np.ones((4096, 64), F)
+    conn.send(bool(np.array_equal(compile_kernel(k)([x])[0], 3 * x)))
+
+
+def test_forked_child_runs_parallel_calls(compiled, threads):
+    """The child of a fork has none of its parent's workers; its calls still complete."""
+    threads(2)
+    k, ck = compiled[0]
+    ck([np.ones((4096, 64), F)])           # the parent's pool is running
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe()
+    p = ctx.Process(target=_in_child, args=(child,))
+    p.start()
+    assert parent.poll(60), "the forked child hung"
+    assert parent.recv()
+    p.join(10)
