@@ -14,7 +14,14 @@ Calling convention, shared by every backend:
 * every reduction store of one kernel reduces the same axes;
 * an epilogue is a small body of its own: ``acc`` is the reduced value, ``count`` the
   number of elements reduced into it, and a ``load`` there reads an input at index 0 of
-  the reduced axes (the caller guarantees such inputs are constant along them).
+  the reduced axes (the caller guarantees such inputs are constant along them);
+* the body and epilogues may use a reduction's result: ``reduced`` (attr: the store's
+  index) is that store's value after its epilogue, at the current index of the kept axes.
+  The kernel
+  then runs in *stages* (:attr:`Kernel.stages`): a store's stage is one more than the
+  latest stage whose result its value uses, so a row softmax is one kernel of three
+  passes over each row (max; sum of exp; the quotients), reading the row from memory
+  once and from cache after.
 
 :func:`interpret` runs a kernel with numpy. It is the reference every renderer is checked
 against, and :data:`OPCODES` is the one definition of what each scalar opcode means.
@@ -151,7 +158,7 @@ OPCODES: dict[str, Opcode] = dict([
 integer ``pow`` with a negative exponent truncates toward zero (C-like): native code must
 match and never trap."""
 
-STRUCTURAL = ("load", "const", "cast", "select", "acc", "count")
+STRUCTURAL = ("load", "const", "cast", "select", "acc", "count", "reduced")
 
 COMBINERS: dict[str, tuple[Callable, Callable[[str], object]]] = {
     "add": (np.add, lambda dt: 0),
@@ -212,9 +219,12 @@ class Kernel:
     body: tuple[Instr, ...]
     stores: tuple[Store, ...]
     _key: str = field(default="", init=False, repr=False, compare=False)
+    stages: tuple[int, ...] = field(default=(), init=False, repr=False, compare=False)
+    """Per store, the pass over the reduced axes that computes it (see the module)."""
 
     def __post_init__(self):
         check(self)
+        object.__setattr__(self, "stages", _stages(self))
         text = repr((self.inputs, self.outputs, self.ndim, self.body, self.stores))
         object.__setattr__(self, "_key", hashlib.sha256(text.encode()).hexdigest()[:24])
 
@@ -259,6 +269,15 @@ def _check_body(k: Kernel, body: Sequence[Instr], where: str, epilogue_of: str |
             if k.inputs[ins.attr].dtype != ins.dtype:
                 raise KernelError(f"{k.name}: {where}[{i}] loads input {ins.attr} as "
                                   f"{ins.dtype}, buffer is {k.inputs[ins.attr].dtype}")
+        elif ins.op == "reduced":
+            st = k.stores[ins.attr] if isinstance(ins.attr, int) and \
+                0 <= ins.attr < len(k.stores) else None
+            if st is None or not st.reduce:
+                raise KernelError(f"{k.name}: {where}[{i}]: 'reduced' takes the index of a "
+                                  f"reduction store, got {ins.attr!r}")
+            if ins.dtype != k.outputs[ins.attr].dtype:
+                raise KernelError(f"{k.name}: {where}[{i}]: reduced {ins.attr} is "
+                                  f"{k.outputs[ins.attr].dtype}, not {ins.dtype}")
         elif ins.op in ("acc", "count"):
             if epilogue_of is None:
                 raise KernelError(f"{k.name}: {where}[{i}]: '{ins.op}' only in epilogues")
@@ -292,6 +311,33 @@ def _check_body(k: Kernel, body: Sequence[Instr], where: str, epilogue_of: str |
                                   f"not {ins.dtype}")
         else:
             raise KernelError(f"{k.name}: {where}[{i}]: unknown opcode {ins.op!r}")
+
+
+def _stages(k: Kernel) -> tuple[int, ...]:
+    """Each store's stage: 0, or one more than the latest stage of a ``reduced`` value its
+    value depends on; a store whose value depends on its own result is an error."""
+    def uses(body: Sequence[Instr]) -> list[int]:
+        """Per value: bitset of the stores whose results it uses."""
+        out: list[int] = []
+        for ins in body:
+            u = 1 << ins.attr if ins.op == "reduced" else 0
+            for a in ins.args:
+                u |= out[a]
+            out.append(u)
+        return out
+    in_body = uses(k.body)
+    stages: dict[int, int] = {}
+
+    def stage(j: int, path: frozenset) -> int:
+        if j in path:
+            raise KernelError(f"{k.name}: store {j} depends on its own result")
+        if j not in stages:
+            s = k.stores[j]
+            u = in_body[s.value] | (uses(s.epilogue)[-1] if s.epilogue else 0)
+            stages[j] = max((stage(r, path | {j}) + 1 for r in range(len(k.stores))
+                             if u >> r & 1), default=0)
+        return stages[j]
+    return tuple(stage(j, frozenset()) for j in range(len(k.stores)))
 
 
 def check(k: Kernel) -> None:
@@ -356,12 +402,16 @@ def domain_of(k: Kernel, inputs: Sequence[np.ndarray],
     return shape
 
 
-def _eval(body: Sequence[Instr], load, acc=None, count=None) -> list[np.ndarray]:
-    vals: list[np.ndarray] = []
+def _eval(body: Sequence[Instr], load, acc=None, count=None,
+          reduced: Sequence | None = None) -> list[np.ndarray | None]:
+    """The body's values; those that use a ``reduced`` result not known yet are None."""
+    vals: list[np.ndarray | None] = []
     with np.errstate(all="ignore"):
         for ins in body:
             a = [vals[i] for i in ins.args]
-            if ins.op == "load":
+            if any(x is None for x in a):
+                v = None
+            elif ins.op == "load":
                 v = load(ins.attr)
             elif ins.op == "const":
                 v = np.asarray(ins.attr, dtype=ins.dtype)
@@ -369,13 +419,15 @@ def _eval(body: Sequence[Instr], load, acc=None, count=None) -> list[np.ndarray]
                 v = acc
             elif ins.op == "count":
                 v = np.asarray(count).astype(ins.dtype)   # wraps in small ints, as native
+            elif ins.op == "reduced":
+                v = reduced[ins.attr]
             elif ins.op == "cast":
                 v = np.asarray(a[0]).astype(ins.dtype)
             elif ins.op == "select":
                 v = np.where(a[0], a[1], a[2])
             else:
                 v = OPCODES[ins.op].impl(*a)
-            vals.append(np.asarray(v, dtype=ins.dtype))
+            vals.append(None if v is None else np.asarray(v, dtype=ins.dtype))
     return vals
 
 
@@ -388,25 +440,29 @@ def interpret(k: Kernel, inputs: Sequence[np.ndarray],
     otherwise fresh arrays are returned.
     """
     domain = domain_of(k, inputs, shape)
-    vals = _eval(k.body, lambda i: inputs[i])
     red_axes = k.reduce_axes
     count = int(np.prod([domain[a] for a in red_axes])) if red_axes else 1
-    results = []
-    for s, out in zip(k.stores, k.outputs):
-        v = np.broadcast_to(vals[s.value], domain)
-        if s.reduce:
-            ufunc, _ = COMBINERS[s.reduce]
-            with np.errstate(all="ignore"):
-                v = ufunc.reduce(v, axis=s.axes, keepdims=True, dtype=v.dtype,
-                                 initial=s.identity(v.dtype.name))
-            if s.epilogue:
-                def load_at_zero(i):
-                    idx = tuple(slice(0, 1) if ax in s.axes else slice(None)
-                                for ax in range(k.ndim))
-                    return inputs[i][idx]
-                v = _eval(s.epilogue, load_at_zero, acc=v, count=count)[-1]
-                v = np.broadcast_to(v, k.out_shape(s, domain))
-        results.append(np.asarray(v, dtype=out.dtype))
+    results: list = [None] * len(k.stores)
+    for stage in sorted(set(k.stages)):
+        vals = _eval(k.body, lambda i: inputs[i], reduced=results)
+        for j, (s, out) in enumerate(zip(k.stores, k.outputs)):
+            if k.stages[j] != stage:
+                continue
+            v = np.broadcast_to(vals[s.value], domain)
+            if s.reduce:
+                ufunc, _ = COMBINERS[s.reduce]
+                with np.errstate(all="ignore"):
+                    v = ufunc.reduce(v, axis=s.axes, keepdims=True, dtype=v.dtype,
+                                     initial=s.identity(v.dtype.name))
+                if s.epilogue:
+                    def load_at_zero(i):
+                        idx = tuple(slice(0, 1) if ax in s.axes else slice(None)
+                                    for ax in range(k.ndim))
+                        return inputs[i][idx]
+                    v = _eval(s.epilogue, load_at_zero, acc=v, count=count,
+                              reduced=results)[-1]
+                    v = np.broadcast_to(v, k.out_shape(s, domain))
+            results[j] = np.asarray(v, dtype=out.dtype)
     if outputs is None:
         return [np.array(r, copy=True) for r in results]
     for j, (r, o) in enumerate(zip(results, outputs)):
@@ -418,6 +474,61 @@ def interpret(k: Kernel, inputs: Sequence[np.ndarray],
     return list(outputs)
 
 
+def split_stages(k: Kernel) -> list[tuple[Kernel, tuple[int, ...], tuple[int, ...]]]:
+    """``k`` as one plain kernel per stage, for backends that run stages as separate
+    launches: ``(kernel, extra, stores)`` per stage, in order, where the kernel's inputs
+    are ``k``'s then the results of ``extra`` (store indices of earlier stages, each read
+    broadcast along the reduced axes), and its outputs are ``k``'s stores ``stores``.
+
+    >>> F = "float32"
+    >>> k = Kernel("center", (Buffer("x", F, 2),), (Buffer("m", F, 2), Buffer("y", F, 2)), 2,
+    ...            (Instr("load", F, (), 0), Instr("reduced", F, (), 0), Instr("sub", F, (0, 1))),
+    ...            (Store(0, "max", (1,)), Store(2)))
+    >>> [(len(s.inputs), extra, stores) for s, extra, stores in split_stages(k)]
+    [(1, (), (0,)), (2, (0,), (1,))]
+    """
+    out = []
+    for stage in sorted(set(k.stages)):
+        js = tuple(j for j in range(len(k.stores)) if k.stages[j] == stage)
+        live = _live(k.body, [k.stores[j].value for j in js])
+        extra = tuple(sorted({ins.attr for i, ins in enumerate(k.body)
+                              if i in live and ins.op == "reduced"} |
+                             {ins.attr for j in js for ins in k.stores[j].epilogue
+                              if ins.op == "reduced"}))
+
+        def loaded(ins: Instr) -> Instr:
+            """A result of an earlier stage, read from its output like an input."""
+            if ins.op != "reduced":
+                return ins
+            return Instr("load", ins.dtype, (), len(k.inputs) + extra.index(ins.attr))
+        index: dict[int, int] = {}
+        body: list[Instr] = []
+        for i, ins in enumerate(k.body):
+            if i in live:
+                ins = loaded(ins)
+                index[i] = len(body)
+                body.append(Instr(ins.op, ins.dtype, tuple(index[a] for a in ins.args),
+                                  ins.attr))
+        stores = tuple(Store(index[k.stores[j].value], k.stores[j].reduce, k.stores[j].axes,
+                             tuple(map(loaded, k.stores[j].epilogue))) for j in js)
+        ins_bufs = (*k.inputs, *(Buffer(f"stage_in{j}", k.outputs[j].dtype, k.ndim)
+                                 for j in extra))
+        out.append((Kernel(f"{k.name}_s{stage}", ins_bufs, tuple(k.outputs[j] for j in js),
+                           k.ndim, tuple(body), stores), extra, js))
+    return out
+
+
+def _live(body: Sequence[Instr], roots: Sequence[int]) -> set[int]:
+    """The body values ``roots`` need."""
+    live, todo = set(), list(roots)
+    while todo:
+        i = todo.pop()
+        if i not in live:
+            live.add(i)
+            todo.extend(body[i].args)
+    return live
+
+
 def format_kernel(k: Kernel) -> str:
     """A readable listing of a kernel, for debugging and docs."""
     def fmt(body, prefix):
@@ -426,6 +537,8 @@ def format_kernel(k: Kernel) -> str:
             args = ", ".join(f"%{prefix}{a}" for a in ins.args)
             attr = "" if ins.attr is None else (f" in{ins.attr}" if ins.op == "load"
                                                 else f" {ins.attr!r}")
+            if ins.op == "reduced":
+                attr = f" out{ins.attr}"
             lines.append(f"  %{prefix}{i}: {ins.dtype} = {ins.op}{attr}({args})")
         return lines
     head = (f"kernel {k.name}(" + ", ".join(f"{b.name}: {b.dtype}" for b in k.inputs)
@@ -433,12 +546,13 @@ def format_kernel(k: Kernel) -> str:
             + f")  ndim={k.ndim}")
     lines = [head, *fmt(k.body, "")]
     for j, s in enumerate(k.stores):
+        stage = f"  (stage {k.stages[j]})" if any(k.stages) else ""
         if s.reduce:
-            lines.append(f"  out{j} = reduce {s.reduce} over {s.axes} of %{s.value}")
+            lines.append(f"  out{j} = reduce {s.reduce} over {s.axes} of %{s.value}{stage}")
             if s.epilogue:
                 lines += ["   epilogue:", *fmt(s.epilogue, "e")]
         else:
-            lines.append(f"  out{j} = %{s.value}")
+            lines.append(f"  out{j} = %{s.value}{stage}")
     return "\n".join(lines)
 
 

@@ -166,12 +166,19 @@ def to_dot(obj, before: bool = False) -> str:
             lines.append(f"    {name} [label={_q('outputs')}, shape=point, width=0.1];")
             for i, ins in enumerate(kern.body):
                 text = (f"load in{ins.attr}" if ins.op == "load" else
-                        _short(ins.attr) if ins.op == "const" else ins.op) + f"\n{ins.dtype}"
-                lines.append(f"    {name}_s{i} [label={_q(text)}, {_STYLE['scalar']}];")
+                        _short(ins.attr) if ins.op == "const" else
+                        f"result of store {ins.attr}" if ins.op == "reduced" else ins.op)
+                lines.append(f"    {name}_s{i} [label={_q(text + chr(10) + ins.dtype)}, "
+                             f"{_STYLE['scalar']}];")
                 for a in ins.args:
                     lines.append(f"    {name}_s{a} -> {name}_s{i};")
+                if ins.op == "reduced":      # read by a later pass over the rows
+                    lines.append(f"    {name}_st{ins.attr} -> {name}_s{i} [style=dashed, "
+                                 'label="next pass"];')
             for j, st in enumerate(kern.stores):
                 tag = f"store {j}" + (f"\n{st.reduce} over {st.axes}" if st.reduce else "")
+                if any(kern.stages):
+                    tag += f"\npass {kern.stages[j] + 1}"
                 if st.epilogue:
                     tag += "\n+ " + ", ".join(e.op for e in st.epilogue if e.op != "acc")
                 lines.append(f"    {name}_st{j} [label={_q(tag)}, {_STYLE['scalar']}, "

@@ -65,6 +65,15 @@ def test_svg_holds_the_labels_and_one_cluster_per_fused_kernel():
 
 
 @needs_dot
+def test_a_staged_kernel_shows_its_passes():
+    m = sg.dmatrix("m")
+    lines = texts(sg.to_svg(sg.function([m], sg.softmax(m, axis=1)))).split("\n")
+    for label in ("pass 1", "pass 2", "pass 3", "result of store 0", "result of store 1",
+                  "next pass"):
+        assert label in lines, label
+
+
+@needs_dot
 def test_svg_before_shows_the_graph_as_written():
     f, _ = step()
     svg = sg.to_svg(f, before=True)

@@ -44,7 +44,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from codegen.kernel import FLOATS, Instr, Kernel, format_kernel
+from codegen.kernel import FLOATS, Instr, Kernel, format_kernel, split_stages
 
 CTYPE = {"bool": "bool", "int8": "signed char", "int16": "short", "int32": "int",
          "int64": "long long", "uint8": "unsigned char", "float32": "float",
@@ -653,10 +653,18 @@ def render(kernel: Kernel, contiguous: bool) -> str:
     >>> "const float v1 = -v0;" in render(k, contiguous=False)
     True
     """
+    if any(kernel.stages):
+        raise ValueError(f"{kernel.name} runs in stages: render each of "
+                         "codegen.kernel.split_stages(kernel)")
     return _Renderer(kernel, contiguous).render()
 
 
 def sources(kernel: Kernel) -> dict[str, str]:
     """Every variant the backend may compile for ``kernel``, by name: ``contiguous`` and
-    ``strided``. Needs no GPU and no CuPy."""
+    ``strided``, and ``stage{i}_contiguous`` ... for a kernel of several stages, which runs
+    as one launch per stage (:func:`codegen.kernel.split_stages`). Needs no GPU and no
+    CuPy."""
+    if any(kernel.stages):
+        return {f"stage{i}_{name}": text for i, (part, _, _) in enumerate(split_stages(kernel))
+                for name, text in sources(part).items()}
     return {_variant(c): render(kernel, c) for c in (True, False)}

@@ -28,7 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from codegen.cuda import emit
-from codegen.kernel import Kernel, KernelError, domain_of
+from codegen.kernel import Kernel, KernelError, domain_of, split_stages
 
 _INSTALL = "pip install cupy-cuda13x (cupy-cuda12x for a CUDA 12 driver)"
 _THREADS = 256
@@ -131,6 +131,7 @@ class CudaKernel:
         self.kernel = kernel
         self._cupy = _cupy()
         self._functions: dict[tuple[bool, str], Any] = {}
+        self._parts: list | None = None
 
     @property
     def sources(self) -> dict[str, str]:
@@ -146,11 +147,20 @@ class CudaKernel:
                                if isinstance(a, cp.ndarray) else a for a in inputs], shape)
         ins = [self._device(a) for a in inputs]
         outs = self._outputs(outputs, domain)
-        if k.reduce_axes:
+        if any(k.stages):    # one launch per stage, each reading the results before it
+            for part, extra, js in self._stages():
+                part(ins + [outs[j] for j in extra], [outs[j] for j in js], shape=domain)
+        elif k.reduce_axes:
             self._reduce(ins, outs, domain)
         elif math.prod(domain):
             self._elementwise(ins, outs, domain)
         return outs
+
+    def _stages(self) -> list[tuple["CudaKernel", tuple[int, ...], tuple[int, ...]]]:
+        if self._parts is None:
+            self._parts = [(CudaKernel(part), extra, js)
+                           for part, extra, js in split_stages(self.kernel)]
+        return self._parts
 
     def _device(self, a: Any):
         """``a`` on the device, with strides that are whole elements."""

@@ -48,7 +48,7 @@ def compile_kernels(kernels: Sequence[Kernel],
     for i, ck in enumerate(cks):
         calls = examples[i] if examples is not None and examples[i] else None
         sigs = {ck.signature(list(c)) for c in calls} - {None} if calls else set()
-        items += [(ck, sig) for sig in (sigs or {ck.default_signature})]
+        items += [(ck, sig) for sig in (sigs or {ck.default_signature}) if sig is not None]
     addrs = jit.load_kernels([(ck.kernel, sig) for ck, sig in items])
     for (ck, sig), addr in zip(items, addrs):
         ck._entry(sig, addr)

@@ -40,7 +40,7 @@ from typing import Callable, Sequence
 import llvmlite.ir as ir
 import numpy as np
 
-from codegen.kernel import COMBINERS, FLOATS, OPCODES, Instr, Kernel, Store
+from codegen.kernel import COMBINERS, FLOATS, OPCODES, Instr, Kernel, Store, _live
 from codegen.llvm import abi, vmath
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
@@ -235,14 +235,24 @@ class _Emitter:
         return x
 
     def body(self, instrs: Sequence[Instr], load: Callable[[int], ir.Value],
-             acc: ir.Value | None = None, count: ir.Value | None = None) -> list[ir.Value]:
-        """Emit a scalar SSA body; ``load(i)`` gives input ``i`` at the current point."""
-        vals: list[ir.Value] = []
-        for ins in instrs:
+             acc: ir.Value | None = None, count: ir.Value | None = None,
+             reduced: dict[int, ir.Value] | None = None,
+             needed: Sequence[int] | None = None) -> list[ir.Value | None]:
+        """Emit a scalar SSA body; ``load(i)`` gives input ``i`` at the current point and
+        ``reduced[j]`` the result of reduction store ``j``. Only the values ``needed``
+        ones depend on are emitted (all when None); the others are None."""
+        live = _live(instrs, needed) if needed is not None else None
+        vals: list[ir.Value | None] = []
+        for n, ins in enumerate(instrs):
+            if live is not None and n not in live:
+                vals.append(None)
+                continue
             a = [vals[i] for i in ins.args]
             src = instrs[ins.args[0]].dtype if ins.args else ins.dtype
             if ins.op == "load":
                 v = load(ins.attr)
+            elif ins.op == "reduced":
+                v = reduced[ins.attr]
             elif ins.op == "const":
                 v = _const(ins.dtype, ins.attr)
             elif ins.op == "acc":
@@ -450,19 +460,29 @@ class _Function(_Emitter):
             v = self.b.zext(v, I8)
         self.scoped(i, self.b.store(v, self.addr(i, off), align=1))
 
-    def step(self, offs: list[ir.Value]) -> list[ir.Value]:
-        """The body at one domain point: elementwise stores done, the reduced values back."""
-        vals = self.body(self.k.body, lambda i: self.load(i, offs[i]))
-        for j in self.ew:
-            self.store(j, vals[self.k.stores[j].value], offs[self.nin + j])
-        return [vals[self.k.stores[j].value] for j in self.red]
+    def step(self, offs: list[ir.Value], stage: int = 0,
+             reduced: dict[int, ir.Value] | None = None) -> list[ir.Value]:
+        """The body at one domain point in pass ``stage`` (``reduced``: the results of
+        earlier passes): that pass's elementwise stores done, its reduced values back."""
+        stores, stages = self.k.stores, self.k.stages
+        ew = [j for j in self.ew if stages[j] == stage]
+        red = [j for j in self.red if stages[j] == stage]
+        vals = self.body(self.k.body, lambda i: self.load(i, offs[i]), reduced=reduced,
+                         needed=[stores[j].value for j in ew + red])
+        for j in ew:
+            self.store(j, vals[stores[j].value], offs[self.nin + j])
+        return [vals[stores[j].value] for j in red]
 
-    def finish(self, j: int, acc: ir.Value, offs: list[ir.Value]) -> None:
-        """Epilogue of reduction store ``j``; its loads read at the kept index ``offs``."""
+    def finish(self, j: int, acc: ir.Value, offs: list[ir.Value],
+               reduced: dict[int, ir.Value] | None = None) -> ir.Value:
+        """Epilogue of reduction store ``j``; its loads read at the kept index ``offs``.
+        Returns the stored value."""
         s = self.k.stores[j]
         if s.epilogue:
-            acc = self.body(s.epilogue, lambda i: self.load(i, offs[i]), acc, self.count)[-1]
+            acc = self.body(s.epilogue, lambda i: self.load(i, offs[i]), acc, self.count,
+                            reduced)[-1]
         self.store(j, acc, offs[self.nin + j])
+        return acc
 
     # ---- loops -------------------------------------------------------------------------
     def loop(self, lo, hi, carry: list[ir.Value], body, step: int = 1) -> list[ir.Value]:
@@ -515,7 +535,32 @@ class _Function(_Emitter):
         zero = [ir.Constant(I64, 0)] * len(self.bufs)
         if not self.red:
             return self.kept_loops(kept, zero, self.step)
-        stores = [self.k.stores[j] for j in self.red]
+        stages = self.k.stages
+
+        def point(offs):
+            # one pass over the reduced axes per stage; a stage's results are constants
+            # of the passes after it
+            known: dict[int, ir.Value] = {}
+            for p in range(max(stages) + 1):
+                js = [j for j in self.red if stages[j] == p]
+                if js:
+                    known.update(zip(js, self.reduce_pass(rloops, offs, js, p, known)))
+                else:
+                    self.each(rloops, offs, lambda o: self.step(o, p, known))
+        self.kept_loops(kept, zero, point)
+
+    def each(self, axes: list[int], offs: list[ir.Value], fn) -> None:
+        """``fn(offs)`` at every index of ``axes`` (nested loops, outermost first)."""
+        if not axes:
+            return fn(offs)
+        self.loop(ir.Constant(I64, 0), self.shape[axes[0]], [],
+                  lambda i, _: self.each(axes[1:], self.moved(offs, axes[0], i), fn))
+
+    def reduce_pass(self, rloops: list[int], offs: list[ir.Value], js: list[int],
+                    stage: int, known: dict[int, ir.Value]) -> list[ir.Value]:
+        """One pass over the reduced axes at kept index ``offs``, computing reduction
+        stores ``js`` of ``stage`` (and its elementwise stores); their stored values."""
+        stores = [self.k.stores[j] for j in js]
         dts = [self.k.body[s.value].dtype for s in stores]
         # Float sums run in blocks of _BLOCK values (several vector partial sums each), and
         # the block sums go into a float64 accumulator: error independent of n.
@@ -523,6 +568,7 @@ class _Function(_Emitter):
                 for s, dt in zip(stores, dts)]
         blocked = any(w is F64 for w in wide)
         b = self.b
+        step = lambda o: self.step(o, stage, known)
 
         def fold(accs, vals, reassoc=False):
             return [self.combine(s.reduce, dt, x, y if y.type is x.type else b.fpext(y, F64),
@@ -534,7 +580,7 @@ class _Function(_Emitter):
         def innermost(a, offs, accs):
             n, z = self.shape[a], ir.Constant(I64, 0)
             run = lambda lo, hi, acc: self.loop(
-                lo, hi, acc, lambda i, c: fold(c, self.step(self.moved(offs, a, i)), True))
+                lo, hi, acc, lambda i, c: fold(c, step(self.moved(offs, a, i)), True))
             if not blocked:
                 return run(z, n, accs)
 
@@ -545,17 +591,15 @@ class _Function(_Emitter):
 
         def reduce(rs, offs, accs):
             if not rs:
-                return fold(accs, self.step(offs))
+                return fold(accs, step(offs))
             if len(rs) == 1:
                 return innermost(rs[0], offs, accs)
             return self.loop(ir.Constant(I64, 0), self.shape[rs[0]], accs,
                              lambda i, c: reduce(rs[1:], self.moved(offs, rs[0], i), c))
 
-        def point(offs):
-            accs = reduce(rloops, offs, ident())
-            for j, acc, dt in zip(self.red, accs, dts):
-                self.finish(j, acc if acc.type is _REG[dt] else b.fptrunc(acc, _REG[dt]), offs)
-        self.kept_loops(kept, zero, point)
+        accs = reduce(rloops, offs, ident())
+        return [self.finish(j, acc if acc.type is _REG[dt] else b.fptrunc(acc, _REG[dt]), offs,
+                            known) for j, acc, dt in zip(js, accs, dts)]
 
     def tile(self) -> None:
         red_axes = self.k.reduce_axes

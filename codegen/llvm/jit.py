@@ -71,7 +71,7 @@ def _init_host() -> dict:
     cpu, features = llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
     triple = llvm.get_process_triple()
     tm = llvm.Target.from_triple(triple).create_target_machine(
-        cpu=cpu, features=features, opt=3, jit=True)
+        cpu=cpu, features=features, opt=3, jit=True, reloc="pic", codemodel="small")
     here = Path(emit.__file__).parent   # stale objects must not outlive a change of codegen
     source = hashlib.sha256(b"".join((here / f).read_bytes() for f in (
         "emit.py", "vmath.py", "abi.py", "pool.py")))

@@ -23,11 +23,12 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from codegen.kernel import Kernel, KernelError, domain_of
+from codegen.kernel import Kernel, KernelError, domain_of, split_stages
 from codegen.llvm import abi, jit, pool, vmath
 from codegen.llvm.emit import Signature
 
 _FLAT = Signature("flat")
+_SPLIT = np.empty(0, np.int64)     # the meta of a launch that runs a staged kernel split
 PARALLEL_MIN = 1 << 16
 """Calls with less work than this run on the calling thread; work is the domain size
 times the kernel's cost per element (:func:`cost`)."""
@@ -57,6 +58,11 @@ def grain(extent: int, work: int, flat: bool) -> int:
     pool.ensure(_num_threads)
     g = -(-extent // (4 * _num_threads))
     return -(-g // 64) * 64 if flat else g
+
+
+def compile_kernels_alone(kernels: Sequence[Kernel]) -> list["CompiledKernel"]:
+    """Kernels compiled lazily, each at its first call."""
+    return [CompiledKernel(k) for k in kernels]
 
 
 def cost(k: Kernel) -> int:
@@ -116,6 +122,21 @@ def _element_strides(a: np.ndarray, domain: Sequence[int]) -> list[int]:
     return [0 if n == 1 != d else s // a.itemsize for n, s, d in zip(a.shape, a.strides, domain)]
 
 
+class _Layout(NamedTuple):
+    """A checked call laid out: its specialization, outer extent and work, ``meta``, the
+    fresh outputs' specs, the domain, the inputs (some copied), the outputs, and the
+    arrays native code writes in their place."""
+    sig: Signature
+    extent: int
+    work: int
+    meta: np.ndarray | None
+    fresh: tuple
+    domain: tuple[int, ...]
+    inputs: list
+    outputs: list
+    scratch: list
+
+
 class Launch(NamedTuple):
     """One checked layout of a kernel's calls: ``entry(extent, grain, meta, *inputs,
     *outputs)`` runs it (nothing when ``extent`` is 0). The entry reads only each array's
@@ -157,15 +178,23 @@ class CompiledKernel:
         self._in_dt = [np.dtype(b.dtype) for b in k.inputs]
         self._out_dt = [np.dtype(b.dtype) for b in k.outputs]
         self._reduces = bool(k.reduce_axes)
+        self._staged = any(k.stages)
+        self._split: list | None = None      # per-stage kernels, for layouts they serve better
         self._cost = cost(k)
         self._entries: dict[Signature, object] = {}
         self._plans: dict[tuple, Launch] = {}      # by the layout of ordinary calls
 
     @property
     def default_signature(self) -> Signature:
-        """The specialization for contiguous, unbroadcast buffers of extents > 1."""
-        dom = (2,) * self.kernel.ndim
-        return self.signature([np.empty(dom, dt) for dt in self._in_dt], shape=dom)
+        """The specialization for contiguous, unbroadcast buffers of extents > 1 (for a
+        staged kernel, with the reduced axes innermost: the layout it runs as one kernel)."""
+        k = self.kernel
+        dom = (2,) * k.ndim
+        # memory holds the axes in `order`; the transpose views them in domain order
+        order = [a for a in range(k.ndim) if a not in k.reduce_axes] + list(k.reduce_axes) \
+            if self._staged else list(range(k.ndim))
+        arrays = [np.empty(dom, dt).transpose(np.argsort(order)) for dt in self._in_dt]
+        return self.signature(arrays, shape=dom)
 
     @property
     def source(self) -> str:
@@ -210,15 +239,20 @@ class CompiledKernel:
         kernel itself then."""
         launch, ins, outs, scratch = self._launch(inputs, outputs, shape)
         if any(a is not b for a, b in zip(ins, inputs)) or any(
-                o is not s for o, s in zip(outs, scratch)):
+                o is not s for o, s in zip(outs, scratch)) or launch.meta is _SPLIT:
             return None
         return launch
 
     def signature(self, inputs: Sequence[np.ndarray], outputs: Sequence[np.ndarray] | None = None,
                   shape: Sequence[int] | None = None) -> Signature | None:
-        """The specialization a call with these arguments runs (None if it runs nothing)."""
-        sig, extent = self._layout(inputs, outputs, shape)[:2]
-        return sig if extent else None
+        """The specialization a call with these arguments runs (None if it runs nothing,
+        or runs its stages as separate kernels)."""
+        lay = self._layout(inputs, outputs, shape)
+        return lay.sig if lay.extent and not self._split_layout(lay.sig) else None
+
+    def _split_layout(self, sig: Signature) -> bool:
+        """A staged kernel reducing non-contiguous axes runs one tiled kernel per stage."""
+        return sig.kind == "tile" and self._staged
 
     def _key(self, inputs, outputs, shape) -> tuple | None:
         """What decides a call's plan, when the call is an ordinary one (arrays of the right
@@ -252,13 +286,29 @@ class CompiledKernel:
         """Check a call in full and lay it out: its launch, the inputs (some copied), the
         outputs, and the arrays native code writes in their place (scratch where an
         output's strides are not whole elements)."""
-        sig, extent, work, meta, fresh, inputs, outputs, scratch = \
-            self._layout(inputs, outputs, shape)
+        lay = self._layout(inputs, outputs, shape)
+        sig, extent = lay.sig, lay.extent
+        if self._split_layout(sig):
+            entry = lambda *arrays: self._run_split(arrays, lay.domain)
+            return (Launch(entry, extent, 0, _SPLIT, lay.fresh), lay.inputs, lay.outputs,
+                    lay.scratch)
         entry = self._entry(sig) if extent else None
-        g = grain(extent, work * self._cost, sig.kind == "flat") if extent else 0
-        return Launch(entry, extent, g, meta, fresh), inputs, outputs, scratch
+        g = grain(extent, lay.work * self._cost, sig.kind == "flat") if extent else 0
+        return Launch(entry, extent, g, lay.meta, lay.fresh), lay.inputs, lay.outputs, \
+            lay.scratch
 
-    def _layout(self, inputs, outputs, shape):
+    def _run_split(self, arrays: tuple, domain: tuple) -> None:
+        """Run the stages as separate kernels: ``arrays`` are the inputs and outputs (the
+        launch's head, extent, grain and meta, comes first)."""
+        if self._split is None:
+            stages = split_stages(self.kernel)
+            self._split = [(ck, extra, js) for ck, (_, extra, js) in zip(
+                compile_kernels_alone([k for k, _, _ in stages]), stages)]
+        ins, outs = list(arrays[3:3 + self._nin]), arrays[3 + self._nin:]
+        for ck, extra, js in self._split:
+            ck(ins + [outs[j] for j in extra], [outs[j] for j in js], shape=domain)
+
+    def _layout(self, inputs, outputs, shape) -> "_Layout":
         k = self.kernel
         if not isinstance(inputs, (list, tuple)):
             raise KernelError(f"{k.name}: inputs must be a list of arrays, got "
@@ -309,7 +359,7 @@ class CompiledKernel:
             sig = Signature(sig.kind, sig.loops, sig.unit, tuple(alias))
         if not any(o.size for o in outputs):
             extent = 0
-        return sig, extent, size, meta, fresh, inputs, outputs, scratch
+        return _Layout(sig, extent, size, meta, fresh, domain, inputs, outputs, scratch)
 
     def _check_outputs(self, outputs, want) -> list[np.ndarray]:
         k = self.kernel

@@ -213,9 +213,10 @@ def var(x, axis=None, keepdims: bool = False, ddof: int = 0) -> Variable:
     x = cast(x, x.dtype if x.dtype in FLOATS else "float64")
     axes = normalize_axes(axis, x.ndim)
     d = x - mean(x, axes, keepdims=True)
-    v = sum(d * d, axes, keepdims)
+    if not ddof:     # the count is the kernel's own: no separate count node
+        return mean(d * d, axes, keepdims)
     n = cast(count(x, axes), x.dtype)
-    return v / (n - ddof) if ddof else v / n
+    return sum(d * d, axes, keepdims) / (n - ddof)
 
 
 def std(x, axis=None, keepdims: bool = False, ddof: int = 0) -> Variable:

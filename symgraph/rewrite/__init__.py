@@ -2,7 +2,7 @@
 
 >>> [name for name, _ in PASSES]  # doctest: +NORMALIZE_WHITESPACE
 ['merge', 'constant_fold', 'canonicalize', 'stabilize', 'specialize', 'merge_rewritten',
- 'fuse', 'merge_final']
+ 'fuse', 'fuse_stages', 'merge_final']
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from ..graph import Variable
 from . import algebra, fold, stabilize  # noqa: F401  (they register their rewriters)
 from .engine import FunctionGraph, RewriteLog, merge, node_pass, register, run_passes
 from .fuse import Fused, fuse
+from .stages import fuse_stages
 
 PASSES = [
     ("merge", merge),
@@ -23,6 +24,9 @@ PASSES = [
     # become log_softmax(z)); fusion would put each copy in its own kernel
     ("merge_rewritten", merge),
     ("fuse", fuse),
+    # a reduction's kernel joins the kernel that uses its result over the reduced axes:
+    # one kernel, several passes over each row (softmax, normalization)
+    ("fuse_stages", fuse_stages),
     ("merge_final", merge),
 ]
 
@@ -33,7 +37,7 @@ def optimize(outputs: Sequence[Variable], fusion: bool = True
     (one node per elementwise op: the baseline for debugging and benchmarks)."""
     fg = FunctionGraph(outputs)
     log = RewriteLog()
-    run_passes(fg, [p for p in PASSES if fusion or p[0] != "fuse"], log)
+    run_passes(fg, [p for p in PASSES if fusion or p[0] not in ("fuse", "fuse_stages")], log)
     return fg, log
 
 

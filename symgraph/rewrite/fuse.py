@@ -41,7 +41,7 @@ class Fused(Op):
                  empty_ok: bool = False):
         self.kernel, self.in_axes, self.out_drop, self.in_bcast = \
             kernel, tuple(in_axes), tuple(out_drop), tuple(in_bcast)
-        self.empty_ok = empty_ok   # its max/min reduction may cover an empty axis
+        self.empty_ok = empty_ok   # its max/min reductions may cover an empty axis
         full = tuple(range(kernel.ndim))
         self._plain = all(a == full for a in self.in_axes)   # inputs need no reshape
         self.labels = tuple(labels)      # the ops it absorbed, for people and pictures
@@ -82,7 +82,7 @@ class Fused(Op):
 
     def check_domain(self, domain: tuple) -> None:
         for s in self.kernel.stores:
-            if s.reduce:
+            if s.reduce in ("max", "min"):
                 check_nonempty(Reduce(s.reduce, s.axes, empty_ok=self.empty_ok), domain)
                 break
 

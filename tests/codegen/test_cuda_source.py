@@ -26,7 +26,7 @@ import pytest
 from codegen.cuda import emit, render, sources
 from codegen.cuda.run import compile_kernel, launch_args, available
 from codegen.kernel import (COMBINERS, DTYPES, FLOATS, INTS, OPCODES, Buffer, Instr, Kernel,
-                            Store, interpret)
+                            Store, interpret, split_stages)
 
 NVCC = shutil.which("nvcc") or ("/usr/local/bin/nvcc"
                                 if os.access("/usr/local/bin/nvcc", os.X_OK) else None)
@@ -155,6 +155,15 @@ EDGES = [("floordiv", "int32", [-2**31, 7, -7, 5], [-1, 0, 2, -2]),
 through max/min, negative integer powers."""
 
 
+def staged_softmax(dt: str = "float32") -> Kernel:
+    """A row softmax in one kernel of three stages (max; sum of exp; quotient)."""
+    body = (Instr("load", dt, (), 0), Instr("reduced", dt, (), 0), Instr("sub", dt, (0, 1)),
+            Instr("exp", dt, (2,)), Instr("reduced", dt, (), 1), Instr("div", dt, (3, 4)))
+    return Kernel(f"softmax_{dt}", (Buffer("x", dt, 2),),
+                  tuple(Buffer(n, dt, 2) for n in ("m", "s", "y")), 2, body,
+                  (Store(0, "max", (1,)), Store(3, "add", (1,)), Store(5)))
+
+
 def corpus() -> list[Kernel]:
     """Kernels covering every opcode x dtype, casts, select, literals, every combiner x
     dtype over several axis patterns, epilogues, multiple outputs, mixed stores, rank 0..4."""
@@ -174,6 +183,8 @@ def corpus() -> list[Kernel]:
                     ks.append(reduction(f"red_{comb}_{dt}_{ndim}d_ax{ax}", dt, comb, axes, ndim))
     ks += [one_op(op, dt, 1, prefix="edge") for op, dt, _, _ in EDGES]
     ks.append(cast_kernel("float32", "int32", 1, prefix="edge_cast"))
+    # a staged kernel runs as one launch per stage
+    ks += [part for dt in FLOATS for part, _, _ in split_stages(staged_softmax(dt))]
     return ks + epilogue_kernels() + multi_and_mixed()
 
 
@@ -419,6 +430,23 @@ def test_kernel_values_on_host(host_libs, k):
             outs = [strided_copy(np.zeros_like(w)) for w in want]
         run_on_host(host_libs, k, contiguous, role, ins, outs, domain)
         assert_matches(k, outs, want, role, reduce)
+
+
+def test_staged_kernel_on_host(host_libs):
+    """The launches of a staged kernel's stages, fed each other's results as the runtime
+    feeds them, give the staged kernel's values."""
+    k = staged_softmax()
+    x = np.random.default_rng(5).standard_normal((6, 37)).astype("float32")
+    want = interpret(k, [x])
+    outs = [np.zeros_like(w) for w in want]
+    for part, extra, js in split_stages(k):
+        # results of earlier stages are read broadcast: the strided variant
+        role = "thread" if part.reduce_axes else "strided"
+        run_on_host(host_libs, part, not extra, role, [x, *(outs[j] for j in extra)],
+                    [outs[j] for j in js], x.shape)
+    assert_matches(k, outs, want, "staged", True)
+    assert set(sources(k)) == {f"stage{i}_{v}" for i in range(3)
+                               for v in ("contiguous", "strided")}
 
 
 def test_edge_values_on_host(host_libs):

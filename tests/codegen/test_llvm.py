@@ -336,6 +336,45 @@ def test_logsumexp_softmax_multi_output():
         check(ck, k, [x[::-1, ::2], np.ascontiguousarray(m[..., ::2] if ax == (0,) else m[::-1])])
 
 
+@pytest.fixture(scope="module")
+def staged():
+    from tests.codegen.test_kernel import layernorm, softmax
+    ks = [softmax(), layernorm(), layernorm(3, (1, 2)), layernorm(3, (0,))]
+    return list(zip(ks, compile_kernels(ks)))
+
+
+def test_staged_kernels_over_layouts(staged):
+    """Several passes over each row: every layout (rows contiguous, columns contiguous,
+    reversed, strided, broadcast, empty, one element) against the interpreter, on one
+    thread and split over threads."""
+    rng = np.random.default_rng(11)
+    n = get_num_threads()
+    try:
+        for threads in (1, 3):
+            set_num_threads(threads)
+            for k, ck in staged:
+                nd = k.ndim
+                shape = (700, 300) if nd == 2 else (40, 7, 30)
+                x = rng.standard_normal(shape).astype("float32")
+                layouts = [x, np.asfortranarray(x), x[::-1], x[..., ::3], x[:1], x[:0],
+                           np.broadcast_to(x[:1], x.shape)]
+                for a in layouts:
+                    g = [rng.standard_normal((1,) + a.shape[1:]).astype("float32")]
+                    check(ck, k, [a, *g][:len(k.inputs)])
+    finally:
+        set_num_threads(n)
+
+
+def test_staged_kernel_keeps_rows_in_registers_and_cache(staged):
+    """The row-contiguous softmax is one loop nest with three vectorized passes, not three
+    kernels (column-contiguous calls run the stages as tiled kernels instead)."""
+    k, ck = staged[0]
+    x = np.zeros((4, 1024), "float32")
+    assert ck.signature([x]).kind == "inner"
+    asm = jit.assembly(jit.render([(k, ck.signature([x]))])[0])
+    assert len(re.findall(r"\bv(max|add|div)ps\s.*%[yz]mm", asm)) >= 3
+
+
 def test_float32_sum_of_10m_is_pairwise_accurate():
     k = kernel("sum", ["float32"], 1, [I("load", "float32", (), 0)], [Store(0, "add", (0,))])
     x = np.random.default_rng(6).random(10_000_000, dtype=np.float32)

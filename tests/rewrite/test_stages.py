@@ -1,0 +1,86 @@
+"""Staged fusion: a reduction's kernel joins the kernel that uses its result over the
+reduced axes, when that is one kernel of several passes, and not otherwise."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import symgraph as sg
+from symgraph.rewrite.stages import MAX_STAGES
+from tests.rewrite.helpers import assert_same_numbers, fused, kernels
+
+rng = np.random.default_rng(0)
+M = sg.dmatrix("M")
+MV = rng.normal(size=(6, 9)) * 10
+LAYOUTS = [MV, np.asfortranarray(MV), MV[::-1, ::2], MV[:0], MV[:, :1]]
+
+
+def stages(f) -> list[tuple[int, ...]]:
+    return [n.op.kernel.stages for n in fused(f)]
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+@pytest.mark.parametrize("build", [
+    lambda m, a: sg.softmax(m, axis=a),
+    lambda m, a: sg.log_softmax(m, axis=a),
+    lambda m, a: (m - m.mean(axis=a, keepdims=True))
+    / sg.sqrt(m.var(axis=a, keepdims=True) + 1e-5),
+    lambda m, a: m / m.sum(axis=a).dimshuffle(*((0, "x") if a == 1 else ("x", 0))),
+    lambda m, a: sg.logsumexp(m, axis=a, keepdims=True),
+], ids=["softmax", "log_softmax", "normalize", "dimshuffled_sum", "logsumexp"])
+def test_row_operations_are_one_kernel(build, axis):
+    out = build(M, axis)
+    f = sg.function([M], out)
+    assert len(kernels(f)) == 1 and len(fused(f)) == 1, [str(n.op) for n in f.nodes]
+    assert max(stages(f)[0]) >= 1
+    for v in LAYOUTS:
+        assert_same_numbers([M], out, [v])
+
+
+def test_softmax_is_three_passes_and_stores_no_intermediate():
+    f = sg.function([M], sg.softmax(M, axis=1))
+    (node,) = fused(f)
+    assert node.op.kernel.stages == (0, 1, 2)
+    # the max and the sum are tiny outputs; exp(x - max) is recomputed, never stored
+    assert [o.type.shape for o in node.outputs] == [(None, 1), (None, 1), (None, None)]
+
+
+def test_different_domains_do_not_merge():
+    """The max of one matrix shifting another of the same row count but other columns:
+    nothing proves the domains equal, so two kernels (and columns may differ)."""
+    N = sg.dmatrix("N")
+    out = N - M.max(axis=1, keepdims=True)
+    f = sg.function([M, N], out)
+    assert len(fused(f)) + len(kernels(f)) >= 2 and all(max(s) == 0 for s in stages(f))
+    nv = rng.normal(size=(6, 4))
+    np.testing.assert_allclose(f(MV, nv), nv - MV.max(axis=1, keepdims=True))
+
+
+def test_no_merge_through_a_path_that_leaves_and_returns():
+    """r feeds C directly and through a reduction over other axes (a third kernel):
+    merging r's kernel into C would put that kernel on a cycle."""
+    r = M.sum(axis=1, keepdims=True)
+    out = M - r + r.sum()
+    f = sg.function([M], out)
+    assert len(kernels(f)) >= 2
+    for v in LAYOUTS[:3]:
+        assert_same_numbers([M], out, [v])
+
+
+def test_stage_count_is_bounded():
+    x = M
+    for _ in range(MAX_STAGES + 2):
+        x = x - x.max(axis=1, keepdims=True) + 1
+    f = sg.function([M], x)
+    assert all(max(s) < MAX_STAGES for s in stages(f))
+    assert len(fused(f)) >= 2
+    assert_same_numbers([M], x, [MV])
+
+
+def test_gradient_of_softmax_cross_entropy_is_unchanged():
+    y = sg.lvector("y")
+    W = sg.shared(rng.normal(size=(9, 5)), name="W")
+    cost = sg.categorical_crossentropy(sg.softmax(sg.dot(M, W), axis=1), y).mean()
+    g = sg.grad(cost, W)
+    labels = rng.integers(0, 5, size=6)
+    assert_same_numbers([M, y], [cost, g], [MV, labels])
