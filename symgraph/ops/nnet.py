@@ -131,7 +131,8 @@ class Pick(Op):
     def perform(self, node, inputs):
         x, labels = inputs
         check_labels(x.shape, labels)
-        return [np.take_along_axis(x, labels[..., None], axis=-1)[..., 0]]
+        rows, flat = _rows(labels)
+        return [x.reshape(flat.size, x.shape[-1])[rows, flat].reshape(labels.shape)]
 
     def grad(self, inputs, outputs, output_grads):
         (x, labels), (g,) = inputs, output_grads
@@ -143,11 +144,18 @@ def check_labels(shape: tuple[int, ...], labels: np.ndarray) -> None:
     if labels.shape != shape[:-1]:
         raise ValueError(f"pick: labels of shape {labels.shape} do not match values of "
                          f"shape {shape} (labels need shape {shape[:-1]})")
-    bad = (labels < 0) | (labels >= shape[-1])
-    if bad.any():
+    if labels.size and (labels.min() < 0 or labels.max() >= shape[-1]):
+        bad = (labels < 0) | (labels >= shape[-1])
         pos = tuple(int(i) for i in np.argwhere(bad)[0])
         raise IndexError(f"label {labels[pos]} at position {pos} is out of range for "
                          f"{shape[-1]} classes (labels must be in [0, {shape[-1]}))")
+
+
+def _rows(labels) -> tuple:
+    """(row numbers, labels) as two flat index arrays over ``x`` seen as (rows, classes):
+    one fancy index, where ``take_along_axis`` builds one per axis."""
+    flat = labels.reshape(-1)
+    return np.arange(flat.size, like=flat), flat
 
 
 class PickGrad(Op):
@@ -160,8 +168,9 @@ class PickGrad(Op):
     def perform(self, node, inputs):
         g, labels, x = inputs
         check_labels(x.shape, labels)
-        out = np.zeros(x.shape, x.dtype)
-        np.put_along_axis(out, labels[..., None], g[..., None], axis=-1)
+        out = np.zeros(x.shape, x.dtype, like=x)
+        rows, flat = _rows(labels)
+        out.reshape(flat.size, x.shape[-1])[rows, flat] = g.reshape(-1)
         return [out]
 
     def grad(self, inputs, outputs, output_grads):

@@ -9,6 +9,7 @@ divided by the count: ``mean``), :class:`Argmax`, and the composites built from 
 """
 from __future__ import annotations
 
+import math
 import sys
 
 import builtins
@@ -144,7 +145,7 @@ class Count(Op):
 
     def perform(self, node, inputs):
         shape = inputs[0].shape
-        return [np.asarray(int(np.prod([shape[a] for a in self.axes])), dtype="int64")]
+        return [np.asarray(math.prod(shape[a] for a in self.axes), dtype="int64")]
 
     def grad(self, inputs, outputs, output_grads):
         return [None]
