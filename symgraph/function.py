@@ -18,6 +18,7 @@ import numpy as np
 from codegen.program import StepError
 
 from .config import BACKENDS, config
+from .gc_pause import paused
 from .graph import Apply, Constant, Variable, clone_replace, graph_inputs, toposort
 from .lower import backend_compiler, device_module, fresh_outputs, lower
 from .tensor import TensorVariable, as_tensor
@@ -329,4 +330,5 @@ def function(inputs: Sequence[Variable], outputs=None, updates=None, givens=None
             if k.ndim != v.ndim or k.dtype != v.dtype:
                 raise TypeError(f"givens: {k!r} ({k.type}) replaced by {v.type}")
             givens[k] = v
-    return Function(inputs, outs, single, checked, givens, backend, name, rewrite, fusion)
+    with paused():
+        return Function(inputs, outs, single, checked, givens, backend, name, rewrite, fusion)

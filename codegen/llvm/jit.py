@@ -22,7 +22,7 @@ import itertools
 import threading
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import llvmlite
 import llvmlite.binding as llvm
@@ -132,11 +132,12 @@ def load_kernels(items: Sequence[tuple[Kernel, Signature]]) -> list[int]:
         return [_loaded[s] for s in syms]
 
 
-def load_module(name: str, text: str, symbols: Sequence[str]) -> dict[str, int]:
-    """Compile (or load from the cache) a module of hand-written LLVM IR ``text``; the
-    addresses of its ``symbols``."""
+def load_module(name: str, render_ir: Callable[[], str], symbols: Sequence[str]
+                ) -> dict[str, int]:
+    """Load the module named ``name`` from the cache, or compile the LLVM IR text that
+    ``render_ir()`` gives (and cache it); the addresses of its ``symbols``."""
     with _lock:
-        addrs = _load(list(symbols), lambda: text, {}, name)
+        addrs = _load(list(symbols), render_ir, {}, name)
         addrs.pop(None)
         return addrs
 

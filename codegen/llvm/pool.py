@@ -249,7 +249,7 @@ class _Pool:
     def fn(self, name: str):
         if not self._fns:
             from codegen.llvm import jit
-            self.addresses = jit.load_module("symgraph_pool", module_ir(), FUNCTIONS)
+            self.addresses = jit.load_module("symgraph_pool", module_ir, FUNCTIONS)
             i32 = ctypes.c_int32
             protos = {"sg_pool_acquire": ctypes.CFUNCTYPE(i32),
                       "sg_pool_ready": ctypes.CFUNCTYPE(i32),
