@@ -6,12 +6,17 @@ moment, then sleeps on a Linux futex. No Python runs on the workers and no Pytho
 taken per job, so splitting a kernel costs a few microseconds, not the tens that a Python
 thread pool costs (each of its workers must take the GIL to start its part).
 
-A job is ``task(lo, hi, argv)`` over ``[0, extent)``: the caller and every worker take
-chunks of ``grain`` iterations from a shared counter until none are left (dynamic
-scheduling: a thread the machine slows down takes fewer). Kernels call
-``sg_pool_run(task, argv, extent, grain)`` from native code with the GIL released. One
-job runs at a time; a caller that finds the pool busy runs its job alone, on its own
-thread, and so does every caller while the pool is being reconfigured.
+A job is ``task(lo, hi, argv)`` over ``[0, extent)`` in chunks of ``grain`` iterations:
+the caller and the workers claim chunks until none are left (dynamic scheduling: a thread
+the machine slows down takes fewer), and the caller returns once every chunk is done. It
+never waits for a worker that claimed nothing: on a busy machine (a BLAS library's
+threads spinning after a matrix product, say) a worker may wake late, and the caller has
+done its chunks meanwhile. A claim names the job's generation with the chunks left, in one
+64-bit word changed by compare-and-swap, so a worker waking for a job that has ended claims
+nothing of the next. Kernels call ``sg_pool_run(task, argv, extent, grain)`` from native
+code with the GIL released. One job runs at a time; a caller that finds the pool busy runs
+its job alone, on its own thread, and so does every caller while the pool is being
+reconfigured.
 
 Workers are Python threads that call the native worker loop through ctypes (which
 releases the GIL) and stay in it until the pool stops. After ``os.fork`` the child has no
@@ -38,10 +43,12 @@ VOID = ir.VoidType()
 TASK = ir.FunctionType(VOID, [I64, I64, PTR])
 """``void task(int64 lo, int64 hi, void *argv)``: one chunk of a job."""
 
-SPIN = 4000
-"""Spin-loop iterations (a pause instruction each, some tens of microseconds) that a
-thread waits actively before it sleeps: a job that follows soon finds the workers awake,
-and an idle pool costs no CPU."""
+SPIN = 1000
+"""Spin-loop iterations (a pause instruction each: some ten microseconds in all) that a
+thread waits actively before it sleeps: a job that follows at once finds the workers
+awake, and a pool between jobs costs no CPU. Longer spins make back-to-back jobs faster
+but steal the cores a BLAS library's own threads use next (measured on a 2-core machine:
+a training step with matrix products slowed by 20% at 8000)."""
 
 _FUTEX_NR = {"x86_64": 202, "AMD64": 202, "aarch64": 98, "arm64": 98}.get(platform.machine())
 _FUTEX_WAIT, _FUTEX_WAKE = 128, 129            # FUTEX_WAIT_PRIVATE, FUTEX_WAKE_PRIVATE
@@ -49,8 +56,9 @@ AVAILABLE = sys.platform.startswith("linux") and _FUTEX_NR is not None
 """Whether this platform has the pool (it needs Linux futexes); elsewhere every kernel
 runs on its calling thread."""
 
-_WORDS = ("gen", "pending", "sleepers", "waiting", "busy", "stop", "ready", "nworkers")
-_JOB = (("task", PTR), ("argv", PTR), ("extent", I64), ("grain", I64), ("next", I64))
+_WORDS = ("gen", "done", "nchunks", "sleepers", "waiting", "busy", "stop", "ready",
+          "nworkers")
+_JOB = (("task", PTR), ("argv", PTR), ("extent", I64), ("grain", I64), ("claim", I64))
 FUNCTIONS = ("sg_pool_worker", "sg_pool_run", "sg_pool_acquire", "sg_pool_release",
              "sg_pool_set_workers", "sg_pool_ready", "sg_pool_shutdown", "sg_pool_reset")
 
@@ -137,20 +145,45 @@ class _Module:
         b.position_at_end(out)
         return cur
 
-    def work(self, fn: ir.Function, b: ir.IRBuilder) -> None:
-        """Take chunks of the posted job until none are left."""
+    def work(self, fn: ir.Function, b: ir.IRBuilder, gen: ir.Value) -> None:
+        """Claim and run chunks of job ``gen`` until none are left. The job's fields are
+        read before a claim: they are the job's own if the claim succeeds, since a job's
+        fields change only after all its chunks are done."""
         task = _Callee(self.load(b, "task", "monotonic"), TASK)
         argv, extent, grain = (self.load(b, n, "monotonic") for n in ("argv", "extent", "grain"))
-        take, chunk, done = (fn.append_basic_block(n) for n in ("take", "chunk", "worked"))
-        b.branch(take)
-        b.position_at_end(take)
-        lo = b.atomic_rmw("add", self.g["next"], grain, "monotonic")
-        b.cbranch(b.icmp_signed("<", lo, extent), chunk, done)
-        b.position_at_end(chunk)
+        n = b.zext(self.load(b, "nchunks", "monotonic"), I64)
+        tag = b.shl(b.zext(gen, I64), ir.Constant(I64, 32))
+        low = ir.Constant(I64, 0xFFFFFFFF)
+        head, try_, run, out = (fn.append_basic_block(x) for x in
+                                ("claim", "try_claim", "run_chunk", "worked"))
+        first = self.load(b, "claim", "acquire")
+        pre = b.block
+        b.branch(head)
+        b.position_at_end(head)
+        c = b.phi(I64)
+        c.add_incoming(first, pre)
+        left = b.and_(c, low)
+        live = b.and_(b.icmp_unsigned("==", b.and_(c, b.not_(low)), tag),
+                      b.icmp_unsigned("!=", left, ir.Constant(I64, 0)))
+        b.cbranch(live, try_, out)
+        b.position_at_end(try_)
+        swap = b.cmpxchg(self.g["claim"], c, b.sub(c, ir.Constant(I64, 1)), "acq_rel",
+                         "acquire")
+        c.add_incoming(b.extract_value(swap, 0), try_)
+        b.cbranch(b.extract_value(swap, 1), run, head)
+        b.position_at_end(run)
+        lo = b.mul(b.sub(n, left), grain)
         hi = b.add(lo, grain)
         b.call(task, [lo, b.select(b.icmp_signed("<", hi, extent), hi, extent), argv])
-        b.branch(take)
-        b.position_at_end(done)
+        finished = b.add(self.add(b, "done", 1), ir.Constant(I32, 1))
+        last = b.icmp_unsigned("==", b.zext(finished, I64), n)
+        with b.if_then(b.and_(last, b.icmp_unsigned("!=", self.load(b, "waiting"),
+                                                    ir.Constant(I32, 0)))):
+            self.futex(b, "done", _FUTEX_WAKE, 1)
+        latest = self.load(b, "claim", "acquire")
+        c.add_incoming(latest, b.block)
+        b.branch(head)
+        b.position_at_end(out)
 
 
 def module_ir() -> str:
@@ -158,7 +191,7 @@ def module_ir() -> str:
     m = _Module()
     zero = ir.Constant(I32, 0)
 
-    # worker: wait for the next generation, work on its job, report, until stopped
+    # worker: wait for the next generation, work on its job, until stopped
     fn, b = m.function("sg_pool_worker")
     seen0 = m.load(b, "gen")
     m.add(b, "ready", 1)
@@ -175,40 +208,39 @@ def module_ir() -> str:
     gen = m.wait(fn, b, "gen", lambda b, cur: b.icmp_unsigned("!=", cur, seen), sleep_on_gen)
     with b.if_then(b.icmp_unsigned("!=", m.load(b, "stop"), zero)):
         b.ret_void()
-    m.work(fn, b)
-    last = b.icmp_unsigned("==", m.add(b, "pending", -1), ir.Constant(I32, 1))
-    with b.if_then(b.and_(last, b.icmp_unsigned("!=", m.load(b, "waiting"), zero))):
-        m.futex(b, "pending", _FUTEX_WAKE, 1)
+    m.work(fn, b, gen)
     seen.add_incoming(gen, b.block)
     b.branch(loop)
 
-    # run: post the job (or run it alone), work on it too, wait for the workers
+    # run: post the job (or run it alone), work on it too, wait until its chunks are done
     fn, b = m.function("sg_pool_run", VOID, [PTR, PTR, I64, I64])
     task, argv, extent, grain = fn.args
     got = b.extract_value(b.cmpxchg(m.g["busy"], zero, ir.Constant(I32, 1), "seq_cst",
                                     "seq_cst"), 1)
-    n = m.load(b, "nworkers")
-    with b.if_then(b.not_(b.and_(got, b.icmp_unsigned("!=", n, zero)))):
+    with b.if_then(b.not_(b.and_(got, b.icmp_unsigned("!=", m.load(b, "nworkers"), zero)))):
         with b.if_then(got):
             m.store(b, "busy", 0)
         b.call(_Callee(task, TASK), [ir.Constant(I64, 0), extent, argv])
         b.ret_void()
+    n = b.trunc(b.sdiv(b.add(extent, b.sub(grain, ir.Constant(I64, 1))), grain), I32)
+    gen = b.add(m.load(b, "gen"), ir.Constant(I32, 1))
     for name, v in (("task", task), ("argv", argv), ("extent", extent), ("grain", grain),
-                    ("next", ir.Constant(I64, 0))):
+                    ("nchunks", n), ("done", zero)):
         m.store(b, name, v, "monotonic")
-    m.store(b, "pending", n)
-    m.add(b, "gen", 1)                             # publishes the job (seq_cst)
+    m.store(b, "claim", b.or_(b.shl(b.zext(gen, I64), ir.Constant(I64, 32)), b.zext(n, I64)),
+            "release")
+    m.store(b, "gen", gen)                        # publishes the job (seq_cst)
     with b.if_then(b.icmp_unsigned("!=", m.load(b, "sleepers"), zero)):
         m.futex(b, "gen", _FUTEX_WAKE, 2 ** 31 - 1)
-    m.work(fn, b)
+    m.work(fn, b, gen)
 
-    def sleep_on_pending(b):
+    def sleep_on_done(b):
         m.store(b, "waiting", 1)
-        left = m.load(b, "pending")
-        with b.if_then(b.icmp_unsigned("!=", left, zero)):
-            m.futex(b, "pending", _FUTEX_WAIT, left)
+        finished = m.load(b, "done")
+        with b.if_then(b.icmp_unsigned("!=", finished, n)):
+            m.futex(b, "done", _FUTEX_WAIT, finished)
         m.store(b, "waiting", 0)
-    m.wait(fn, b, "pending", lambda b, cur: b.icmp_unsigned("==", cur, zero), sleep_on_pending)
+    m.wait(fn, b, "done", lambda b, cur: b.icmp_unsigned("==", cur, n), sleep_on_done)
     m.store(b, "busy", 0)
     b.ret_void()
 
@@ -230,7 +262,7 @@ def module_ir() -> str:
     m.futex(b, "gen", _FUTEX_WAKE, 2 ** 31 - 1)
     b.ret_void()
     fn, b = m.function("sg_pool_reset")
-    for name in ("stop", "ready", "nworkers", "busy", "sleepers", "waiting", "pending"):
+    for name in ("stop", "ready", "nworkers", "busy", "sleepers", "waiting"):
         m.store(b, name, 0)
     b.ret_void()
     return str(m.mod)
