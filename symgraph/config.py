@@ -25,13 +25,22 @@ class Config:
     floatX: str = "float32"
     backend: str = "llvm"
     cache_dir: str = ""
-    num_threads: int = 0
+    num_threads: int = 1
 
     def __setattr__(self, name: str, value) -> None:
         if name == "floatX" and value not in ("float32", "float64"):
             raise ValueError(f"config.floatX must be 'float32' or 'float64', got {value!r}")
         if name == "backend" and value not in BACKENDS:
             raise ValueError(f"config.backend must be one of {BACKENDS}, got {value!r}")
+        if name == "num_threads" and (not isinstance(value, int) or value < 1):
+            raise ValueError(f"config.num_threads must be an int >= 1, got {value!r}")
+        if name in self.__dict__:          # a change after start-up: tell codegen
+            if name == "num_threads":
+                from codegen.llvm.run import set_num_threads
+                set_num_threads(value)
+            elif name == "cache_dir":
+                from codegen.cache import set_cache_dir
+                set_cache_dir(value)
         super().__setattr__(name, value)
 
     @contextmanager
