@@ -175,24 +175,27 @@ def _launcher(launch, bufs, views_out, drops, recyclers) -> Callable:
             entry(extent, grain, meta, *args, *bufs)
             return views_out
         return run_reused
-    news = []
-    for r, (shp, like, dt), drop in zip(recyclers, launch.fresh, drops):
-        shp = tuple(d for a, d in enumerate(shp) if a not in drop)
-        if like >= 0:     # elementwise outputs in the memory order of an input
-            news.append(lambda args, like=like, dt=dt: np.empty_like(args[like], dt))
-        elif math.prod(shp) * dt.itemsize >= Recycler.MIN_BYTES:
-            news.append(lambda args, new=r.empty, shp=shp, dt=dt: new(shp, dt))
-        elif len(launch.fresh) == 1 and extent:
-            def run_one(args):       # the common case of small calls: one small output
-                out = np.empty(shp, dt)
-                entry(extent, grain, meta, *args, out)
-                return [out]
-            return run_one
-        else:
-            news.append(lambda args, shp=shp, dt=dt: np.empty(shp, dt))
+    shapes = [tuple(d for a, d in enumerate(shp) if a not in drop)
+              for (shp, _, _), drop in zip(launch.fresh, drops)]
+    small = [like < 0 and math.prod(shp) * dt.itemsize < Recycler.MIN_BYTES
+             for shp, (_, like, dt) in zip(shapes, launch.fresh)]
+    if small == [True] and extent:
+        (shp,), ((_, _, dt),) = shapes, launch.fresh
+
+        def run_one(args):       # the common case of small calls: one small output
+            out = np.empty(shp, dt)
+            entry(extent, grain, meta, *args, out)
+            return [out]
+        return run_one
+
+    specs = [(r, shp, like, dt, is_small) for r, shp, (_, like, dt), is_small
+             in zip(recyclers, shapes, launch.fresh, small)]
 
     def run_fresh(args):
-        outs = [new(args) for new in news]
+        # elementwise outputs take the memory order of a full-shape input (like >= 0)
+        outs = [np.empty_like(args[like], dt) if like >= 0 else
+                np.empty(shp, dt) if is_small else r.empty(shp, dt)
+                for r, shp, like, dt, is_small in specs]
         if extent:
             entry(extent, grain, meta, *args, *outs)
         return outs
