@@ -2,7 +2,7 @@
 
 Each function is emitted once per module as an ``alwaysinline`` internal function (for
 example ``sg.exp.f32``) built only from arithmetic, compares, selects, bitcasts, integer ops
-and the intrinsics ``llvm.fma/floor/rint/fabs/copysign/minnum/maxnum/sqrt``. After inlining,
+and the intrinsics ``llvm.fma/floor/fabs/copysign/minnum/maxnum/sqrt``. After inlining,
 LLVM's loop vectorizer widens a loop calling them, which it cannot do with libm calls.
 
 The methods are the classic ones (Cody-Waite range reduction, error-free transformations
@@ -70,10 +70,19 @@ _POLY: dict[str, dict[str, tuple[float, ...]]] = {
                     -1.6350312701054695e-07, 1.4659775274047436e-08,
                     -1.1372848856791674e-09, 5.957176147748911e-11),
     },
-    # Q(r) = (e^r - 1 - r)/r^2 on |r| <= 0.3535
+    # F(r) = (e^r - 1)/r on |r| <= 0.35 (ln2/2 and the rounding of k)
+    "exp": {
+        "float32": (1.0000000114271015, 0.500000001427659, 0.1666649877409487,
+                    0.04166645690406264, 0.008369861529408561, 0.001393453165508802),
+        "float64": (1.0, 0.5000000000000007, 0.1666666666666667, 0.04166666666656548,
+                    0.008333333333325551, 0.001388888893514123, 0.00019841269876840357,
+                    2.4801501014878055e-05, 2.755725286336732e-06, 2.762773069846965e-07,
+                    2.5106262550879078e-08),
+    },
+    # Q(r) = (e^r - 1 - r)/r^2 on |r| <= 0.35 (float64: 0.3535)
     "expm1": {
-        "float32": (0.5, 0.16666666725599177, 0.04166666672557966, 0.00833329561048715,
-                    0.0013888851177646859, 0.00019901618923081653, 2.4861922099235494e-05),
+        "float32": (0.500000001427659, 0.16666666682523656, 0.04166645690406264,
+                    0.008333310034706868, 0.001393453165508802, 0.00019891969905683137),
         "float64": (0.5, 0.1666666666666667, 0.04166666666666667, 0.008333333333324906,
                     0.0013888888888882872, 0.00019841269879029798, 2.480158732855354e-05,
                     2.7557250166987546e-06, 2.7557269906042465e-07, 2.5107352183430832e-08,
@@ -188,12 +197,16 @@ class _P:
         self.log2e = _parts(_LOG2E, dtype, 2)
         self.log10e = _parts(_LOG10E, dtype, 2)
         self.two_over_pi = float(Fraction(Decimal(_TWO_OVER_PI)))
+        # Adding 1.5*2^mant rounds to an integer k (|k| < 2^(mant-1)) and leaves k in the
+        # low mantissa bits; the exp shifter also adds the bias there, so bits << mant is 2^k.
+        self.shifter = 1.5 * 2.0 ** self.mant
+        self.exp_shifter = self.shifter + self.bias
         self.exp_kmax = 1100.0 if f64 else 160.0    # 2^k beyond overflow and underflow
         self.exp_clamp = self.exp_kmax * math.log(2)
         self.tiny = float(np.finfo(dtype).smallest_normal)
         self.sqrt_half_bits = int(np.array(math.sqrt(0.5), dtype).view(
             np.int64 if f64 else np.int32))
-        self.one_bits = (self.bias << self.mant)
+        self.sign_bit = -(1 << (self.mant + ebits))     # as a signed integer
         self.poly = {k: v[dtype] for k, v in _POLY.items()}
         self.erfc = _ERFC_PIECES[dtype]
         self.erfc_max = 27.5 if f64 else 10.5      # erfc underflows to 0 beyond
@@ -276,7 +289,6 @@ class _E:
                                          for x in (a, b, c)))
 
     def floor(self, x): return self._intr("llvm.floor", x)
-    def rint(self, x): return self._intr("llvm.rint", x)
     def abs(self, x): return self._intr("llvm.fabs", x)
     def sqrt(self, x): return self._intr("llvm.sqrt", x)
     def copysign(self, x, s): return self._intr("llvm.copysign", x, s)
@@ -292,6 +304,13 @@ class _E:
     def clamp(self, x: _V, lo: float, hi: float) -> _V:
         return self.min(self.max(x, lo), hi)
 
+    def clip(self, x: _V, lo: float | None, hi: float | None) -> _V:
+        """Like clamp, but a NaN x stays NaN (one x86 min/max each, operands ordered so);
+        for paths without integer conversions, so that NaN needs no select at the end."""
+        if lo is not None:
+            x = self.sel(x < lo, lo, x)
+        return x if hi is None else self.sel(x > hi, hi, x)
+
     def sel(self, c: _V, a, b) -> _V:
         a = a if isinstance(a, _V) else self.f(a)
         b = b if isinstance(b, _V) else self.f(b)
@@ -302,6 +321,10 @@ class _E:
 
     def signbit(self, x: _V) -> _V:
         return self.bits(x) < 0
+
+    def sar(self, i: _V, n: int) -> _V:
+        """Arithmetic (sign-extending) right shift of an integer."""
+        return _V(self, self.b.ashr(i.v, ir.Constant(self.it, n)))
 
     def bits(self, x: _V) -> _V:
         return _V(self, self.b.bitcast(x.v, self.it))
@@ -321,22 +344,10 @@ class _E:
         i32 = self.b.trunc(i.v, ir.IntType(32)) if self.it.width == 64 else i.v
         return _V(self, self.b.sitofp(i32, self.ft))
 
-    def pow2(self, k: _V) -> _V:
-        """2**k for an integral float k in the normal exponent range, built in the exponent
-        field. For float64 the integer comes from the 1.5*2**52 shifter (AVX2 has no vector
-        double -> i64 conversion)."""
-        if self.it.width == 64:
-            shifter = 1.5 * 2.0 ** 52
-            ki = self.bits(k + shifter) - (int(np.float64(shifter).view(np.int64))
-                                           - self.p.bias)
-        else:
-            ki = _V(self, self.b.fptosi(k.v, self.it)) + self.p.bias
-        return self.from_bits(ki << self.p.mant)
-
-    def scale(self, x: _V, k: _V) -> _V:
-        """x * 2**k in two exact-range steps, so a subnormal result is rounded only once."""
-        k1 = self.floor(k * 0.5)
-        return x * self.pow2(k1) * self.pow2(k - k1)
+    def pow2_bits(self, kb: _V) -> _V:
+        """2^k from an integer whose low exponent-width bits hold k + bias (the higher
+        bits, such as a shifter's, are shifted out); k in the normal exponent range."""
+        return self.from_bits(kb << self.p.mant)
 
 
 def _two_sum(a: _V, b: _V) -> tuple[_V, _V]:
@@ -353,34 +364,53 @@ def _fast_two_sum(a: _V, b: _V) -> tuple[_V, _V]:
 
 
 # ---- exp family: k = rint(x/ln2), r = x - k*ln2 (Cody-Waite, ln2 in hi/lo), e^r by a
-# polynomial for expm1 on |r| <= ln2/2, then scale by 2^k.
+# polynomial on |r| <= ln2/2, then scale by 2^k. k comes from the exp shifter, so the
+# powers of two are built from its bits with no float -> int conversion (and NaN, which
+# such a conversion would make poison, just flows through the arithmetic).
 
-def _exp_reduce(e: _E, x: _V, lo: _V | None = None) -> tuple[_V, _V]:
-    x = e.clamp(x, -e.p.exp_clamp, e.p.exp_clamp)
-    k = e.rint(x * e.p.log2e[0])
+def _exp_reduce(e: _E, x: _V, lo: _V | None = None) -> tuple[_V, _V, _V]:
+    """(k, r, kb) for |x| <= exp_clamp: x + lo = k ln2 + r, kb's low bits hold k + bias."""
+    t = e.fma(x, e.p.log2e[0], e.p.exp_shifter)
+    k = t - e.p.exp_shifter
     r = e.fma(-k, e.p.ln2[1], e.fma(-k, e.p.ln2[0], x))
-    return k, (r if lo is None else r + lo)
+    return k, (r if lo is None else r + lo), e.bits(t)
+
+
+def _exp_poly(e: _E, r: _V) -> _V:
+    """e^r = 1 + r F(r) on |r| <= ln2/2."""
+    return e.fma(r, e.poly(r, e.p.poly["exp"]), 1.0)
 
 
 def _em1(e: _E, r: _V) -> _V:
-    """e^r - 1 = r + r^2 Q(r) on |r| <= ln2/2."""
+    """e^r - 1 = r + r^2 Q(r) on |r| <= ln2/2 (relative accuracy near 0, for expm1)."""
     return e.fma(r * r, e.poly(r, e.p.poly["expm1"]), r)
 
 
-def _exp_core(e: _E, x: _V, lo: _V | None = None, k_bias: float = 0.0) -> _V:
-    """e^(x+lo) * 2^k_bias for finite results and their over/underflow; NaN not handled."""
-    k, r = _exp_reduce(e, x, lo)
-    return e.scale(1.0 + _em1(e, r), k + k_bias if k_bias else k)
+def _scale(e: _E, x: _V, kb: _V, k_bias: int = 0) -> _V:
+    """x * 2^(k + k_bias) for kb from _exp_reduce and |k| <= exp_kmax: two normal powers
+    of two of about k/2 each, so overflow is exact and a subnormal result is rounded once
+    (x * 2^k1 is exact). The split is integer, on the biased exponents: e1 = k1 + bias
+    from (k + bias) >> 1, e2 = k - k1 + bias (the shifter's high bits in kb, halved or not,
+    end above the exponent field and are shifted out)."""
+    half = e.p.bias - e.p.bias // 2
+    e1 = (kb >> 1) + half
+    e2 = kb - e1 + (e.p.bias + k_bias)
+    return x * e.pow2_bits(e1) * e.pow2_bits(e2)
+
+
+def _exp_core(e: _E, x: _V, lo: _V | None = None, k_bias: int = 0) -> _V:
+    """e^(x+lo) * 2^k_bias for finite results and their over/underflow; NaN gives NaN."""
+    _, r, kb = _exp_reduce(e, e.clip(x, -e.p.exp_clamp, e.p.exp_clamp), lo)
+    return _scale(e, _exp_poly(e, r), kb, k_bias)
 
 
 def _expm1_core(e: _E, x: _V) -> _V:
     """expm1 without NaN/zero handling: 2^k*em1(r) + (2^k - 1) as one fma while 2^k is
     small (2^k - 1 exact), else 2^k*(1 + em1(r)) where the -1 is below rounding."""
-    k, r = _exp_reduce(e, e.clamp(x, e.p.expm1_min, e.p.exp_clamp))
+    k, r, kb = _exp_reduce(e, e.clamp(x, e.p.expm1_min, e.p.exp_clamp))
     u = _em1(e, r)
-    small_k = k <= e.p.mant + 8
-    t = e.pow2(e.sel(small_k, k, 0.0))
-    return e.sel(small_k, e.fma(t, u, t - 1.0), e.scale(1.0 + u, k))
+    t = e.pow2_bits(kb)            # garbage where k > bias, but not selected there
+    return e.sel(k <= e.p.mant + 8, e.fma(t, u, t - 1.0), _scale(e, 1.0 + u, kb))
 
 
 def _keep_nan(e: _E, r: _V, *xs: _V) -> _V:
@@ -396,16 +426,16 @@ def _keep_zero(e: _E, r: _V, x: _V) -> _V:
 
 
 def _exp(e: _E, x: _V) -> _V:
-    return _keep_nan(e, _exp_core(e, x), x)
+    return _exp_core(e, x)
 
 
 def _exp2(e: _E, x: _V) -> _V:
     # 2^x = 2^k * e^((x-k) ln2): x - k is exact, the product's rounding is < 2^-55 relative.
-    x_ = e.clamp(x, -e.p.exp_kmax, e.p.exp_kmax)
-    k = e.rint(x_)
-    t = x_ - k
-    r = e.fma(t, e.p.ln2[0], t * e.p.ln2[1])
-    return _keep_nan(e, e.scale(1.0 + _em1(e, r), k), x)
+    x_ = e.clip(x, -e.p.exp_kmax, e.p.exp_kmax)
+    t = x_ + e.p.exp_shifter                     # rounds to k; its bits hold k + bias
+    f = x_ - (t - e.p.exp_shifter)
+    r = e.fma(f, e.p.ln2[0], f * e.p.ln2[1])
+    return _scale(e, _exp_poly(e, r), e.bits(t))
 
 
 def _expm1(e: _E, x: _V) -> _V:
@@ -417,46 +447,64 @@ def _sinh(e: _E, x: _V) -> _V:
     # E = e^|x|/2 scaled by 2^(k-1) so it overflows exactly where sinh does.
     a = e.abs(x)
     u = _expm1_core(e, a)
-    big_e = _exp_core(e, a, k_bias=-1.0)
+    big_e = _exp_core(e, a, k_bias=-1)
     r = e.sel(a < 1.0, 0.5 * (u + u / (u + 1.0)), big_e - 0.25 / big_e)
     return _keep_nan(e, e.copysign(r, x), x)
 
 
 def _cosh(e: _E, x: _V) -> _V:
-    big_e = _exp_core(e, e.abs(x), k_bias=-1.0)
+    big_e = _exp_core(e, e.abs(x), k_bias=-1)
     return _keep_nan(e, big_e + 0.25 / big_e, x)
 
 
 def _tanh(e: _E, x: _V) -> _V:
-    # u = expm1(2|x|); tanh = u/(u+2) near 0, 1 - 2/(u+2) further out (no cancellation).
+    # tanh|x| = u/(u+2) with u = expm1(2|x|) >= 0: no cancellation at any size, one
+    # division. 2|x| <= tanh_clamp, so 2^k is one power of two and 2^k - 1 is exact (or
+    # far below tanh's rounding); NaN flows through.
     a = e.abs(x)
-    u = _expm1_core(e, e.clamp(a + a, 0.0, e.p.tanh_clamp))
-    d = u + 2.0
-    r = e.sel(a < 0.625, u / d, 1.0 - 2.0 / d)
-    return _keep_nan(e, e.copysign(r, x), x)
+    _, r, kb = _exp_reduce(e, e.clip(a + a, None, e.p.tanh_clamp))
+    t = e.pow2_bits(kb)
+    u = e.fma(t, _em1(e, r), t - 1.0)
+    return e.copysign(u / (u + 2.0), x)
 
 
 def _sigmoid(e: _E, x: _V) -> _V:
     # One division for both signs: 1/(1+e^-|x|) or e^-|x|/(1+e^-|x|), as the reference.
+    # A NaN x gives a NaN t, which the division keeps.
     t = _exp_core(e, -e.abs(x))
-    return _keep_nan(e, e.sel(x >= 0.0, 1.0, t) / (1.0 + t), x)
+    return e.sel(x >= 0.0, 1.0, t) / (1.0 + t)
 
 
-# ---- log family: x = 2^n * m with m in [sqrt(1/2), sqrt(2)), s = (m-1)/(m+1),
-# log m = 2 atanh s = 2s + s^3 P(s^2). s is kept as a double-length hi + lo, so the core
-# returns log x as n*ln2 + hi + lo with ~2^-60 relative error (enough for pow).
+# ---- log family: x = 2^n * m with m in [sqrt(1/2), sqrt(2)), f = m - 1 (exact),
+# s = f/(f+2), log m = 2 atanh s = 2s + s^3 P(s^2).
 
-def _log_core(e: _E, x: _V, err: _V | None = None) -> tuple[_V, _V, _V]:
-    """(n, hi, lo) with log(x + err) = n*ln2 + hi + lo, for finite x > 0, |err| << x."""
+def _log_split(e: _E, x: _V) -> tuple[_V, _V]:
+    """(n, f) with x = 2^n (1 + f), for finite x > 0 (subnormals scaled up first)."""
     p = e.p
     sub = x < p.tiny
-    xs = e.sel(sub, x * 2.0 ** (p.mant + 1), x)
-    # Adding 1.0 - sqrt(1/2) to the bits puts m >= sqrt(1/2) in the biased exponent field.
-    ix = e.bits(xs)
-    nb = (ix + (p.one_bits - p.sqrt_half_bits)) >> p.mant
-    m = e.from_bits(ix - ((nb - p.bias) << p.mant))
-    n = e.int_to_float(nb) - e.sel(sub, float(p.bias + p.mant + 1), float(p.bias))
-    f = m - 1.0
+    ix = e.bits(e.sel(sub, x * 2.0 ** (p.mant + 1), x))
+    # The exponent field of bits(x) - bits(sqrt(1/2)) is n; removing it from x gives m.
+    n = e.sar(ix - p.sqrt_half_bits, p.mant)
+    m = e.from_bits(ix - (n << p.mant))
+    return e.int_to_float(n) - e.sel(sub, float(p.mant + 1), 0.0), m - 1.0
+
+
+def _log_fast(e: _E, x: _V) -> tuple[_V, _V, _V]:
+    """(n, f, c) with log x = n*ln2 + f - c for finite x > 0, for log, log2, log10. As
+    2s = f - s f, log m = f - s (f - s^2 P): f is exact and c = s (f - s^2 P), about f^2/2,
+    is small, so the roundings of f + 2 and of the division only touch c (no hi + lo as in
+    _log_core: about an ulp in all)."""
+    n, f = _log_split(e, x)
+    s = f / (f + 2.0)
+    z = s * s
+    return n, f, s * (f - z * e.poly(z, e.p.poly["log"]))
+
+
+def _log_core(e: _E, x: _V, err: _V | None = None) -> tuple[_V, _V, _V]:
+    """(n, hi, lo) with log(x + err) = n*ln2 + hi + lo, for finite x > 0, |err| << x:
+    s is kept as a double-length hi + lo, so the error is ~2^-60 relative (enough for
+    pow and log1p)."""
+    n, f = _log_split(e, x)
     d = f + 2.0
     d_lo = (2.0 - d) + f
     # One division: s = f/d may be 1 ulp off, s_lo carries the exact remainder.
@@ -464,47 +512,45 @@ def _log_core(e: _E, x: _V, err: _V | None = None) -> tuple[_V, _V, _V]:
     s = f * inv_d
     s_lo = (e.fma(-s, d, f) - s * d_lo) * inv_d
     z = s * s
-    lo = e.fma(s * z, e.poly(z, p.poly["log"]), s_lo + s_lo)
+    lo = e.fma(s * z, e.poly(z, e.p.poly["log"]), s_lo + s_lo)
     if err is not None:
         lo = lo + err / x
     return n, s + s, lo
 
 
-def _log_finish(e: _E, n: _V, hi: _V, lo: _V, base: tuple[float, float] | None,
-                scale: tuple[float, float] | None) -> _V:
-    """n*base + (hi + lo)*scale rounded once at the end (base and scale as hi + lo)."""
-    if scale is not None:
-        p = hi * scale[0]
-        lo = e.fma(hi, scale[0], -p) + e.fma(hi, scale[1], lo * scale[0])
-        hi = p
-    big = n if base is None else n * base[0]          # exact: base[0] has short mantissa
-    s, t = _two_sum(big, hi)
-    return s + (t + (lo if base is None else e.fma(n, base[1], lo)))
-
-
 def _log_specials(e: _E, x: _V, r: _V) -> _V:
-    r = e.sel(x.eq(math.inf), math.inf, r)
-    r = e.sel(x.eq(0.0), -math.inf, r)
-    return e.sel(~(x >= 0.0), math.nan, r)      # negative or NaN
+    r = e.sel(x < math.inf, r, x)                               # +inf, NaN
+    return e.sel(x > 0.0, r, e.sel(x.eq(0.0), -math.inf, math.nan))
 
 
 def _log(e: _E, x: _V) -> _V:
-    return _log_specials(e, x, _log_finish(e, *_log_core(e, x), e.p.ln2, None))
+    # n*ln2_hi is exact and added last; n*ln2_lo joins the small c.
+    n, f, c = _log_fast(e, x)
+    return _log_specials(e, x, e.fma(n, e.p.ln2[0], f - e.fma(n, -e.p.ln2[1], c)))
 
 
 def _log2(e: _E, x: _V) -> _V:
-    return _log_specials(e, x, _log_finish(e, *_log_core(e, x), None, e.p.log2e))
+    n, f, c = _log_fast(e, x)
+    lm = f - c
+    return _log_specials(e, x, e.fma(lm, e.p.log2e[0], e.fma(lm, e.p.log2e[1], n)))
 
 
 def _log10(e: _E, x: _V) -> _V:
-    return _log_specials(e, x, _log_finish(e, *_log_core(e, x), e.p.log10_2, e.p.log10e))
+    n, f, c = _log_fast(e, x)
+    lm = f - c
+    lo = e.fma(lm, e.p.log10e[0], e.fma(lm, e.p.log10e[1], n * e.p.log10_2[1]))
+    return _log_specials(e, x, e.fma(n, e.p.log10_2[0], lo))
 
 
 def _log1p_core(e: _E, hi: _V, lo: _V, n_extra: _V | None = None) -> _V:
     """log(hi + lo) + n_extra*ln2 for finite hi > 0: hi + lo is 1 + x as an exact TwoSum,
-    so the rounding of 1 + x is corrected by lo/hi."""
+    so the rounding of 1 + x is corrected by lo/hi. n*ln2 + hi + lo is rounded once at the
+    end (n*ln2_hi is exact: ln2_hi has a short mantissa)."""
     n, h, l = _log_core(e, hi, lo)
-    return _log_finish(e, n if n_extra is None else n + n_extra, h, l, e.p.ln2, None)
+    if n_extra is not None:
+        n = n + n_extra
+    s, t = _two_sum(n * e.p.ln2[0], h)
+    return s + (t + e.fma(n, e.p.ln2[1], l))
 
 
 def _log1p(e: _E, x: _V) -> _V:
@@ -594,66 +640,65 @@ def _pow(e: _E, x: _V, y: _V) -> _V:
     return e.sel(y.eq(0.0) | x.eq(1.0), 1.0, r)
 
 
-# ---- trigonometric: k = rint(|x| 2/pi), r = |x| - k pi/2 with pi/2 in three parts
-# (Cody-Waite; the first product is exact with fma, the second's error is recovered), kept
-# as hi + lo; then sin/cos/tan polynomials on |r| <= pi/4 and the quadrant k mod 4.
+# ---- trigonometric: k = rint(|x| 2/pi), r = |x| - k pi/2 with pi/2 = c1 + c2 + c3
+# (Cody-Waite, one fma each: the first is exact, the others round at the size of r, so r
+# is good to about an ulp down to the smallest |r| an input in TRIG_RANGE can give); then
+# sin/cos/tan polynomials on |r| <= pi/4 and the quadrant k mod 4.
 
-def _trig_reduce(e: _E, a: _V, shift: float = 0.0) -> tuple[_V, _V, _V, _V]:
-    """(odd quadrant, negate, r_hi, r_lo) for a = |x| finite; shift=1 gives cos."""
-    c1, c2, c3 = e.p.pio2_3
-    k = e.rint(a * e.p.two_over_pi)
-    r1 = e.fma(-k, c1, a)
-    p = k * c2
-    rh, t = _two_sum(r1, -p)
-    rl = e.fma(-k, c3, t - e.fma(k, c2, -p))
-    # Bound the polynomials' arguments beyond TRIG_RANGE (no-ops inside it, where the rounding
-    # of a*2/pi can leave |r| at most a few percent above pi/4).
-    rh = e.clamp(rh, -0.9, 0.9)
-    rl = e.clamp(rl, -(2.0 ** -e.p.mant), 2.0 ** -e.p.mant)
-    q = k + shift
-    q = q - 4.0 * e.floor(q * 0.25)  # exact k mod 4 as float, for any k
-    odd = q.eq(1.0) | q.eq(3.0)
-    return odd, q >= 2.0, rh, rl
+def _trig_reduce(e: _E, a: _V, shift: int = 0) -> tuple[_V, _V, _V]:
+    """(q, k, r) for a = |x|: r = a - k (c1 + c2), q the shifter's bits, whose two low
+    bits are k + shift mod 4; r is NaN for an infinite or NaN a."""
+    c1, c2, _ = e.p.pio2_3
+    t = e.fma(a, e.p.two_over_pi, e.p.shifter + shift)
+    k = t - (e.p.shifter + shift)
+    return e.bits(t), k, e.fma(-k, c2, e.fma(-k, c1, a))
 
 
-def _sin_poly(e: _E, rh: _V, rl: _V, z: _V) -> _V:
-    return rh + e.fma(rh * z, e.poly(z, e.p.poly["sin"]), rl)
+def _trig_clip(e: _E, r: _V) -> _V:
+    """Bounds the polynomials' argument beyond TRIG_RANGE (a no-op inside it, where the
+    rounding of a*2/pi can leave |r| at most a few percent above pi/4); NaN stays."""
+    return e.clip(r, -0.9, 0.9)
 
 
-def _cos_poly(e: _E, rh: _V, rl: _V, z: _V) -> _V:
-    # 1 - z/2 rounds; its error (1 - w) - z/2 is added back (fdlibm's __cos).
-    hz = 0.5 * z
-    w = 1.0 - hz
-    tail = e.fma(z * z, e.poly(z, e.p.poly["cos"]), -(rh * rl))
-    return w + (((1.0 - w) - hz) + tail)
+def _sin_poly(e: _E, r: _V, z: _V) -> _V:
+    return e.fma(r * z, e.poly(z, e.p.poly["sin"]), r)
 
 
-def _sincos(e: _E, x: _V, shift: float) -> _V:
-    a = e.abs(x)
-    odd, neg, rh, rl = _trig_reduce(e, a, shift)
-    z = rh * rh
-    v = e.sel(odd, _cos_poly(e, rh, rl, z), _sin_poly(e, rh, rl, z))
-    if shift == 0.0:
-        neg = neg ^ e.signbit(x)     # sin is odd
-    v = e.sel(neg, -v, v)
-    return e.sel(a < math.inf, v, x - x)       # inf, NaN -> NaN
+def _cos_poly(e: _E, z: _V) -> _V:
+    # 1 - z/2 + z^2 C(z) by Horner: cos >= 0.7 here, so its roundings stay below an ulp.
+    return e.fma(z, e.fma(z, e.poly(z, e.p.poly["cos"]), -0.5), 1.0)
+
+
+def _sincos(e: _E, x: _V, shift: int) -> _V:
+    # cos x = sin(x + pi/2): quadrant k + 1. Bit 0 of the quadrant picks the polynomial,
+    # bit 1 the sign (moved to the sign bit), xor the sign of x for sin (odd).
+    q, k, r = _trig_reduce(e, e.abs(x), shift)
+    r = _trig_clip(e, e.fma(-k, e.p.pio2_3[2], r))
+    z = r * r
+    v = e.sel((q & 1).eq(1), _cos_poly(e, z), _sin_poly(e, r, z))
+    sign = q << (e.it.width - 2)
+    if shift == 0:
+        sign = sign ^ e.bits(x)
+    return e.from_bits(e.bits(v) ^ (sign & e.p.sign_bit))
 
 
 def _sin(e: _E, x: _V) -> _V:
-    return _sincos(e, x, 0.0)
+    return _sincos(e, x, 0)
 
 
 def _cos(e: _E, x: _V) -> _V:
-    return _sincos(e, x, 1.0)
+    return _sincos(e, x, 1)
 
 
 def _tan(e: _E, x: _V) -> _V:
-    a = e.abs(x)
-    odd, _, rh, rl = _trig_reduce(e, a)
-    t = rh + e.fma(rh * (rh * rh), e.poly(rh * rh, e.p.poly["tan"]), rl)
-    v = e.sel(odd, -1.0 / t, t)
-    v = e.sel(e.signbit(x), -v, v)
-    return e.sel(a < math.inf, v, x - x)
+    # tan has period pi: odd quadrants give -1/tan(r). tan magnifies the error of r (up to
+    # 2x near pi/4), so k c3 is kept apart and enters with the polynomial's small term.
+    q, k, r = _trig_reduce(e, e.abs(x))
+    r = _trig_clip(e, r)
+    z = r * r
+    t = r + e.fma(r * z, e.poly(z, e.p.poly["tan"]), k * -e.p.pio2_3[2])
+    v = e.sel((q & 1).eq(1), -1.0 / t, t)
+    return e.sel(e.signbit(x), -v, v)
 
 
 def _atan_01(e: _E, t: _V) -> _V:

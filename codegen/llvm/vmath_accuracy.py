@@ -1,8 +1,9 @@
 """Measure :mod:`codegen.llvm.vmath`: max ULP error per function and dtype, and speed.
 
 ``python -m codegen.llvm.vmath_accuracy`` prints the accuracy table of ``docs/backends.md``
-and the single-thread throughput of the vectorized loops next to numpy's; ``--quick`` uses
-smaller samples. The tests (``tests/codegen/test_vmath.py``) use the same pieces.
+and the single-thread throughput of the vectorized loops next to numpy's (float32 from
+memory, float32 and float64 in cache); ``--quick`` uses smaller accuracy samples. The tests
+(``tests/codegen/test_vmath.py``) use the same pieces.
 
 Each function is compiled in a loop ``out[i] = f(in[i])`` at O3 for the host CPU, as the
 backend does. References: float64 numpy (scipy for erf/erfc) for float32 results; 80-bit
@@ -224,24 +225,28 @@ def accuracy_table(n32: int, n64: int) -> str:
     return "\n".join(rows)
 
 
-def throughput(n: int = 10_000_000, repeat: int = 5) -> str:
-    """Single-thread float32 time per element of the vmath loop and of numpy's ufunc."""
-    lib = LoopLib(["exp", "tanh", "sin", "log", "pow"], "float32")
+def throughput(dtype: str = "float32", n: int = 10_000_000, repeat: int = 5) -> str:
+    """Single-thread time per element of the vmath loop and of numpy's ufunc on ``n``
+    elements of ``dtype`` (10M: from memory; 128K: in cache), best of ``repeat`` runs of
+    10M elements each."""
+    lib = LoopLib(["exp", "tanh", "sin", "cos", "log", "pow"], dtype)
     rng = np.random.default_rng(0)
-    x = rng.uniform(-10, 10, n).astype(np.float32)
-    pos = rng.uniform(0.01, 10, n).astype(np.float32)
+    x = rng.uniform(-10, 10, n).astype(dtype)
+    pos = rng.uniform(0.01, 10, n).astype(dtype)
     out = np.empty_like(x)
-    lines = ["| float32, 10M elements | vmath ns/elem | numpy ns/elem | speedup |",
+    calls = max(1, 10_000_000 // n)
+    lines = [f"| {dtype}, {n:,} elements | vmath ns/elem | numpy ns/elem | speedup |",
              "|---|---|---|---|"]
     cases = {"exp": ([x], np.exp), "tanh": ([x], np.tanh), "sin": ([x], np.sin),
-             "log": ([pos], np.log), "pow": ([pos, x], np.power)}
+             "cos": ([x], np.cos), "log": ([pos], np.log), "pow": ([pos, x], np.power)}
     for name, (args, f) in cases.items():
         def best(fn: Callable[[], object]) -> float:
             ts = []
             for _ in range(repeat):
                 t = time.perf_counter()
-                fn()
-                ts.append(time.perf_counter() - t)
+                for _ in range(calls):
+                    fn()
+                ts.append((time.perf_counter() - t) / calls)
             return min(ts) / n * 1e9
         ours = best(lambda: lib(name, *args, out=out))
         theirs = best(lambda: f(*args, out=out))
@@ -253,8 +258,9 @@ def main(argv: list[str]) -> None:
     quick = "--quick" in argv
     print(f"host: {llvm.get_host_cpu_name()}, numpy {np.__version__}\n")
     print(accuracy_table(400_000 if quick else 4_000_000, 100_000 if quick else 1_000_000))
-    print()
-    print(throughput())
+    for dtype, n in [("float32", 10_000_000), ("float32", 131_072), ("float64", 131_072)]:
+        print()
+        print(throughput(dtype, n))
 
 
 if __name__ == "__main__":

@@ -96,6 +96,41 @@ def test_trig_beyond_range_is_bounded(lib, name):
         assert np.abs(got).max() <= 1.0
 
 
+def _switch_points(name: str, dtype: str) -> list[float]:
+    """Where a function changes formula, scaling or special-value handling."""
+    fi = np.finfo(dtype)
+    f64 = dtype == "float64"
+    ln_max, ln_tiny = np.log(fi.max), np.log(fi.tiny)
+    ln_zero = np.log(float(fi.smallest_subnormal)) - np.log(2)     # exp rounds to 0 below
+    m_switch = [np.sqrt(0.5) * 2.0 ** n for n in (-3, 0, 1, 5)]
+    return {
+        "exp": [ln_max, ln_tiny, ln_zero, 0.0],
+        "expm1": [(fi.nmant + 8.5) * np.log(2), ln_max, 0.0],
+        "sigmoid": [-ln_tiny, ln_tiny, ln_zero, 0.0],
+        "tanh": [np.log(2) / 4, 20.0 if f64 else 10.0, 0.0],
+        "log": m_switch + [fi.tiny, 1.0],
+        "log2": m_switch + [fi.tiny, 1.0],
+        "log10": m_switch + [fi.tiny, 1.0],
+        "sin": [k * np.pi / 4 for k in (1, 2, 3, 5, 8, 2 ** 15 + 1)],
+        "cos": [k * np.pi / 4 for k in (1, 2, 3, 5, 8, 2 ** 15 + 1)],
+        "tan": [k * np.pi / 4 for k in (1, 2, 3, 5, 8, 2 ** 15 + 1)],
+    }[name]
+
+
+@pytest.mark.parametrize("name", ["exp", "expm1", "sigmoid", "tanh", "log", "log2", "log10",
+                                  "sin", "cos", "tan"])
+def test_switch_points_dense(lib, name):
+    """Every float within 4096 ulps of each switch-over point, both signs."""
+    it = np.int32 if lib.dtype == "float32" else np.int64
+    steps = np.arange(-4096, 4097, dtype=it)
+    pts = np.array(_switch_points(name, lib.dtype), lib.dtype)
+    x = (pts.view(it)[:, None] + steps).ravel().view(lib.dtype)
+    x = np.concatenate([x, -x])
+    x = x[np.isfinite(x)]
+    err = ulp_errors(lib(name, x), reference(name, lib.dtype, [x]), lib.dtype)
+    assert err.max() <= MAX_ULP, f"{name} {lib.dtype}: {err.max():.2f} ulp at {x[np.argmax(err)]}"
+
+
 def test_long_double_reference_matches_mpmath():
     mp = pytest.importorskip("mpmath")
     x = np.random.default_rng(3).uniform(-30, 30, 200)
