@@ -123,6 +123,7 @@ class Function:
         self._all_fresh, self._n_in, self._n_out = all(self._fresh), len(inputs), len(outputs)
         self._types = [v.type for v in inputs]
         self._what = [f"input {i} ({v!r})" for i, v in enumerate(inputs)]
+        self._call = self._compile_call()
         self.compile_time = time.perf_counter() - t0
 
     def _bind(self, args: Sequence, kwargs: dict) -> list:
@@ -153,6 +154,44 @@ class Function:
         return f"function {self.name!r}" if self.name else "function"
 
     def __call__(self, *args, **kwargs):
+        return self._call(self, *args, **kwargs)
+
+    def _compile_call(self):
+        """``call(self, *args, **kwargs)``, generated for this function's input types:
+        arrays of exactly the declared dtype, rank and static sizes, given by position,
+        pass a few inline checks and run; anything else takes :meth:`_call_checked`. (It
+        takes ``self`` as an argument: holding it would make a reference cycle.)"""
+        if self._device:
+            return Function._call_checked
+        names = [f"a{i}" for i in range(self._n_in)]
+        checks = []
+        env: dict = {"ndarray": np.ndarray, "shared": self.shared}
+        for i, (a, t) in enumerate(zip(names, self._types)):
+            env[f"dt{i}"] = t.np_dtype
+            checks.append(f"type({a}) is ndarray and {a}.dtype is dt{i} and "
+                          f"{a}.ndim == {t.ndim}")
+            checks += [f"{a}.shape[{ax}] == {d}" for ax, d in enumerate(t.shape)
+                       if d is not None]
+        unpack = "".join(f"{a}, " for a in names) or "()"
+        values = "".join(f"{a}, " for a in names)
+        if self.shared:
+            values += "*[s._value_on(False) for s in shared]"
+        src = (f"def call(self, *args, **kwargs):\n"
+               f"    if not kwargs and len(args) == {self._n_in}:\n"
+               f"        {unpack} = args\n"
+               f"        if {' and '.join(checks) or 'True'}:\n"
+               f"            return self._finish([{values}])\n"
+               f"    return self._call_checked(*args, **kwargs)\n")
+        exec(src, env)
+        return env["call"]
+
+    def _finish(self, values: list):
+        if self._lock is None:
+            return self._results(values)
+        with self._lock:
+            return self._results(values)
+
+    def _call_checked(self, *args, **kwargs):
         if kwargs or len(args) != self._n_in or self._device:
             values = self._bind(args, kwargs)
             if self._device:
@@ -161,10 +200,7 @@ class Function:
             values = [t.filter(a, what) for t, a, what in zip(self._types, args, self._what)]
         if self.shared:
             values += [s._value_on(self._device) for s in self.shared]
-        if self._lock is None:
-            return self._results(values)
-        with self._lock:
-            return self._results(values)
+        return self._finish(values)
 
     def _results(self, values: list):
         try:

@@ -107,6 +107,19 @@ def test_repeated_calls_with_changing_layouts(backend):
             np.testing.assert_allclose(g, e, rtol=2e-5, atol=1e-6)
 
 
+def test_a_dropped_function_is_freed_at_once():
+    """No reference cycle keeps a function (and its reused buffers) alive until the
+    garbage collector runs."""
+    import weakref
+    x = sg.fvector("x")
+    w = sg.shared(np.zeros(3, "float32"))
+    f = sg.function([x], (sg.exp(x) * 2).sum(), updates=[(w, w + x)])
+    f(np.ones(3, "float32"))
+    ref = weakref.ref(f)
+    del f
+    assert ref() is None
+
+
 def test_misaligned_inputs():
     x = sg.dvector("x")
     f = sg.function([x], sg.exp(x) * 2)
