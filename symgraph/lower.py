@@ -9,7 +9,9 @@ Each node becomes one step:
 
 Kernel outputs that stay inside the function are written into buffers allocated on the
 first call and reused after; values that leave it (outputs, new values of shared variables)
-get fresh arrays every call.
+get fresh arrays every call (a large one the caller has dropped is handed out again:
+:class:`Recycler`). A kernel step checks each layout of its arguments once and keeps a
+launcher for it (:func:`_kernel_step`).
 """
 from __future__ import annotations
 

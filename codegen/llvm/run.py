@@ -23,7 +23,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from codegen.kernel import Kernel, KernelError, domain_of, split_stages
+from codegen.kernel import FLOATS, Kernel, KernelError, domain_of, split_stages
 from codegen.llvm import abi, jit, pool, vmath
 from codegen.llvm.emit import Signature
 
@@ -60,17 +60,12 @@ def grain(extent: int, work: int, flat: bool) -> int:
     return -(-g // 64) * 64 if flat else g
 
 
-def compile_kernels_alone(kernels: Sequence[Kernel]) -> list["CompiledKernel"]:
-    """Kernels compiled lazily, each at its first call."""
-    return [CompiledKernel(k) for k in kernels]
-
-
 def cost(k: Kernel) -> int:
     """A kernel's rough cost per domain element, in simple operations: a transcendental
     counts as ten, everything else that computes as one."""
-    weight = {"load": 0, "const": 0}
-    n = sum(10 if ins.op in vmath.SUPPORTED or ins.op == "div" and ins.dtype.startswith(
-        "float") else weight.get(ins.op, 1) for ins in k.body)
+    free = ("load", "const", "reduced")
+    n = sum(10 if ins.op in vmath.SUPPORTED or (ins.op == "div" and ins.dtype in FLOATS)
+            else 0 if ins.op in free else 1 for ins in k.body)
     return max(1, n)
 
 
@@ -301,9 +296,8 @@ class CompiledKernel:
         """Run the stages as separate kernels: ``arrays`` are the inputs and outputs (the
         launch's head, extent, grain and meta, comes first)."""
         if self._split is None:
-            stages = split_stages(self.kernel)
-            self._split = [(ck, extra, js) for ck, (_, extra, js) in zip(
-                compile_kernels_alone([k for k, _, _ in stages]), stages)]
+            self._split = [(CompiledKernel(part), extra, js)
+                           for part, extra, js in split_stages(self.kernel)]
         ins, outs = list(arrays[3:3 + self._nin]), arrays[3 + self._nin:]
         for ck, extra, js in self._split:
             ck(ins + [outs[j] for j in extra], [outs[j] for j in js], shape=domain)
