@@ -26,7 +26,7 @@ from ..ops.reduce import Reduce
 from ..ops.shape import DimShuffle
 from ..types import TensorType
 from .engine import FunctionGraph, RewriteLog
-from .fuse import Fused
+from .fuse import Fused, check_acyclic
 
 MAX_STAGES = 4
 """A merged kernel makes at most this many passes over each row."""
@@ -50,6 +50,7 @@ def fuse_stages(fg: FunctionGraph, log: RewriteLog) -> int:
                     break
             if again:
                 break
+    check_acyclic(fg)
     return merged
 
 

@@ -206,3 +206,15 @@ def test_fused_kernels_keep_nan_inf_and_dtype(dtype):
     b = np.array([0.0, np.inf, 1.0, -1.0, np.nan], dtype)
     got = assert_same_numbers([v, w], outs, [a, b])
     assert all(g.dtype == dtype for g in got)
+
+
+def test_the_acyclicity_check_finds_a_cycle():
+    from symgraph.rewrite.engine import FunctionGraph
+    from symgraph.rewrite.fuse import check_acyclic
+    fg = FunctionGraph([sg.exp(x) + 1])
+    check_acyclic(fg)
+    add = fg.outputs[0].owner
+    exp = add.inputs[0].owner
+    exp.inputs[0] = add.outputs[0]          # exp now reads the add that reads it
+    with pytest.raises(RuntimeError, match="cycle"):
+        check_acyclic(fg)
