@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import symgraph as sg
 from symgraph.rewrite.stages import MAX_STAGES
@@ -84,3 +85,45 @@ def test_gradient_of_softmax_cross_entropy_is_unchanged():
     g = sg.grad(cost, W)
     labels = rng.integers(0, 5, size=6)
     assert_same_numbers([M, y], [cost, g], [MV, labels])
+
+
+# ---- random row programs --------------------------------------------------------------------
+_REDUCE = {"sum": np.sum, "mean": np.mean, "max": np.max, "min": np.min}
+_COMBINE = {"sub": (lambda a, b: a - b), "mul": (lambda a, b: a * b),
+            "div": (lambda a, b: a / (abs(b) + 1))}
+_UNARY = {"exp": (sg.exp, np.exp), "tanh": (sg.tanh, np.tanh), "square": (sg.square, np.square)}
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_row_programs(data):
+    """Chains of reductions whose results come back over the reduced axes (what staged
+    fusion merges), in every layout, against numpy; with the llvm backend and the numpy
+    reference."""
+    draw = data.draw
+    ndim = draw(st.integers(1, 3))
+    shape = tuple(draw(st.sampled_from([1, 2, 3, 5, 8])) for _ in range(ndim))
+    axes = tuple(a for a in range(ndim) if draw(st.booleans())) or (ndim - 1,)
+    dtype = draw(st.sampled_from(["float32", "float64"]))
+    x = sg.tensor("x", dtype, (None,) * ndim)
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
+    xv = rng.standard_normal(shape).astype(dtype)
+    sym, ref = x, xv
+    for _ in range(draw(st.integers(1, 3))):
+        red = draw(st.sampled_from(sorted(_REDUCE)))
+        comb = draw(st.sampled_from(sorted(_COMBINE)))
+        un = draw(st.sampled_from(sorted(_UNARY)))
+        r = getattr(sg, red)(sym, axis=axes, keepdims=True)
+        r_ref = _REDUCE[red](ref, axis=axes, keepdims=True)
+        sym = _UNARY[un][0](_COMBINE[comb](x, r))
+        with np.errstate(all="ignore"):
+            ref = _UNARY[un][1](_COMBINE[comb](xv, r_ref)).astype(dtype)
+    f = sg.function([x], sym)
+    assert len(kernels(f)) == 1, [str(n.op) for n in f.nodes]
+    g = sg.function([x], sym, backend="numpy")
+    tol = 2e-4 if dtype == "float32" else 1e-10
+    for v, want in ((xv, ref), (np.asfortranarray(xv), ref), (xv[::-1], None)):
+        expect = g(v) if want is None else want
+        for got in (f(v), f(v), g(v)):
+            np.testing.assert_allclose(got, expect, rtol=tol, atol=tol, equal_nan=True)
