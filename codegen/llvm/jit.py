@@ -74,7 +74,7 @@ def _init_host() -> dict:
         cpu=cpu, features=features, opt=3, jit=True, reloc="pic", codemodel="small")
     here = Path(emit.__file__).parent   # stale objects must not outlive a change of codegen
     source = hashlib.sha256(b"".join((here / f).read_bytes() for f in (
-        "emit.py", "vmath.py", "abi.py", "pool.py")))
+        "emit.py", "scalar.py", "vmath.py", "abi.py", "pool.py")))
     return dict(
         tm=tm, triple=triple, layout=str(tm.target_data), lljit=llvm.create_lljit_compiler(tm),
         attrs=['"prefer-vector-width"="512"'] if "+avx512f" in features.split(",") else [],

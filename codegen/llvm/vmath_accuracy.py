@@ -14,7 +14,6 @@ below the smallest normal.
 from __future__ import annotations
 
 import ctypes
-import math
 import sys
 import time
 from typing import Callable
