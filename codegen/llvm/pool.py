@@ -188,6 +188,8 @@ class _Module:
 
 def module_ir() -> str:
     """The pool's LLVM IR: the functions named in :data:`FUNCTIONS`."""
+    if not AVAILABLE:
+        return _alone_ir()
     m = _Module()
     zero = ir.Constant(I32, 0)
 
@@ -266,6 +268,25 @@ def module_ir() -> str:
         m.store(b, name, 0)
     b.ret_void()
     return str(m.mod)
+
+
+def _alone_ir() -> str:
+    """The pool where there are no futexes: every job runs on its caller's thread, and
+    no syscall is referenced (a platform without one must still link the kernels)."""
+    mod = ir.Module("symgraph_pool")
+    for name in FUNCTIONS:
+        ret = I32 if name in ("sg_pool_acquire", "sg_pool_ready") else VOID
+        args = {"sg_pool_run": [PTR, PTR, I64, I64], "sg_pool_set_workers": [I32]}
+        fn = ir.Function(mod, ir.FunctionType(ret, args.get(name, [])), name)
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        if name == "sg_pool_run":
+            task, argv, extent, _ = fn.args
+            b.call(_Callee(task, TASK), [ir.Constant(I64, 0), extent, argv])
+        if ret is VOID:
+            b.ret_void()
+        else:           # acquire always succeeds, and no worker is ever ready
+            b.ret(ir.Constant(I32, int(name == "sg_pool_acquire")))
+    return str(mod)
 
 
 class _Pool:

@@ -13,7 +13,7 @@ from codegen.llvm import compile_kernels, get_num_threads, pool, set_num_threads
 from codegen.llvm.run import PARALLEL_MIN, cost
 
 F = "float32"
-pytestmark = pytest.mark.skipif(not pool.AVAILABLE, reason="the thread pool needs Linux")
+needs_pool = pytest.mark.skipif(not pool.AVAILABLE, reason="the thread pool needs Linux")
 
 
 def _kernels() -> list[Kernel]:
@@ -39,6 +39,7 @@ def threads():
     set_num_threads(n)
 
 
+@needs_pool
 @pytest.mark.parametrize("rows", [1, 3, 64, 333, 4096])
 @pytest.mark.parametrize("nthreads", [1, 2, 3, 5])
 def test_split_calls_match_the_reference(compiled, threads, rows, nthreads):
@@ -58,6 +59,7 @@ def test_split_calls_match_the_reference(compiled, threads, rows, nthreads):
             np.testing.assert_allclose(got, interpret(k, [a])[0], rtol=1e-5, atol=1e-4)
 
 
+@needs_pool
 def test_large_calls_use_the_workers(compiled, threads):
     threads(3)
     k, ck = compiled[0]
@@ -69,6 +71,7 @@ def test_large_calls_use_the_workers(compiled, threads):
     np.testing.assert_array_equal(ck([x])[0], 3 * x)
 
 
+@needs_pool
 def test_callers_on_several_threads(compiled, threads):
     """Concurrent callers share the pool: one job runs on it, the others alone."""
     rng = np.random.default_rng(1)
@@ -100,6 +103,7 @@ def _in_child(conn) -> None:
     conn.send(bool(np.array_equal(compile_kernel(k)([x])[0], 3 * x)))
 
 
+@needs_pool
 def test_forked_child_runs_parallel_calls(compiled, threads):
     """The child of a fork has none of its parent's workers; its calls still complete."""
     threads(2)
@@ -112,3 +116,20 @@ def test_forked_child_runs_parallel_calls(compiled, threads):
     assert parent.poll(60), "the forked child hung"
     assert parent.recv()
     p.join(10)
+
+
+def test_platforms_without_futexes_run_jobs_on_the_caller():
+    """Where the pool cannot start workers, its module references no syscall (so kernels
+    still link) and a job runs whole on the calling thread."""
+    import ctypes
+    from codegen.llvm import jit
+    text = pool._alone_ir()
+    assert "syscall" not in text
+    addrs = jit.load_module("test_pool_alone", lambda: text, ["sg_pool_run"])
+    calls = []
+    task = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p)(
+        lambda lo, hi, argv: calls.append((lo, hi)))
+    run = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
+                           ctypes.c_int64)(addrs["sg_pool_run"])
+    run(ctypes.cast(task, ctypes.c_void_p), None, 1000, 64)
+    assert calls == [(0, 1000)]
