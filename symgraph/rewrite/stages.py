@@ -143,7 +143,10 @@ def _uses(c: Apply, cop: Fused, p: Apply, pop: Fused) -> dict[int, tuple[str, in
 
 
 def _same_domain(p: Apply, pop: Fused, c: Apply, cop: Fused, uses: dict) -> bool:
-    if any(kind == "value" for kind, _ in uses.values()):
+    # a value over P's whole domain that C reads broadcast on no axis it may extend pins
+    # C's domain to P's
+    if any(kind == "value" and set(cop.in_bcast[i]) == _domain_bcast(cop)
+           for i, (kind, _) in uses.items()):
         return True
     full = tuple(range(pop.kernel.ndim))
 

@@ -57,6 +57,20 @@ def test_different_domains_do_not_merge():
     np.testing.assert_allclose(f(MV, nv), nv - MV.max(axis=1, keepdims=True))
 
 
+def test_a_value_read_broadcast_does_not_pin_the_domain():
+    """exp of a column, summed down the column and also broadcast across a matrix: the
+    matrix kernel's domain is larger than the sum's, so they stay apart (merged, the
+    sum would be taken once per column of the matrix: a (1, 3) result for a (1, 1))."""
+    x = sg.dcol("x")
+    e = sg.exp(x)
+    outs = [e * M, e.sum(axis=0, keepdims=True)]
+    f = sg.function([x, M], outs)
+    xv = rng.normal(size=(6, 1))
+    got = f(xv, MV)
+    assert got[1].shape == (1, 1)
+    assert_same_numbers([x, M], outs, [xv, MV])
+
+
 def test_no_merge_through_a_path_that_leaves_and_returns():
     """r feeds C directly and through a reduction over other axes (a third kernel):
     merging r's kernel into C would put that kernel on a cycle."""
