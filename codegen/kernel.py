@@ -17,11 +17,10 @@ Calling convention, shared by every backend:
   the reduced axes (the caller guarantees such inputs are constant along them);
 * the body and epilogues may use a reduction's result: ``reduced`` (attr: the store's
   index) is that store's value after its epilogue, at the current index of the kept axes.
-  The kernel
-  then runs in *stages* (:attr:`Kernel.stages`): a store's stage is one more than the
-  latest stage whose result its value uses, so a row softmax is one kernel of three
-  passes over each row (max; sum of exp; the quotients), reading the row from memory
-  once and from cache after.
+  The kernel then runs in *stages* (:attr:`Kernel.stages`): a store's stage is one more
+  than the latest stage whose result its value uses, so a row softmax is one kernel of
+  three passes over each row (max; sum of exp; the quotients), reading the row from
+  memory once and from cache after.
 
 :func:`interpret` runs a kernel with numpy. It is the reference every renderer is checked
 against, and :data:`OPCODES` is the one definition of what each scalar opcode means.
@@ -490,7 +489,7 @@ def split_stages(k: Kernel) -> list[tuple[Kernel, tuple[int, ...], tuple[int, ..
     out = []
     for stage in sorted(set(k.stages)):
         js = tuple(j for j in range(len(k.stores)) if k.stages[j] == stage)
-        live = _live(k.body, [k.stores[j].value for j in js])
+        live = live_values(k.body, [k.stores[j].value for j in js])
         extra = tuple(sorted({ins.attr for i, ins in enumerate(k.body)
                               if i in live and ins.op == "reduced"} |
                              {ins.attr for j in js for ins in k.stores[j].epilogue
@@ -518,7 +517,7 @@ def split_stages(k: Kernel) -> list[tuple[Kernel, tuple[int, ...], tuple[int, ..
     return out
 
 
-def _live(body: Sequence[Instr], roots: Sequence[int]) -> set[int]:
+def live_values(body: Sequence[Instr], roots: Sequence[int]) -> set[int]:
     """The body values ``roots`` need."""
     live, todo = set(), list(roots)
     while todo:

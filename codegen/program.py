@@ -14,6 +14,7 @@ failing step) so the caller can say which of *its* nodes failed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable, Sequence
 
 
@@ -65,7 +66,8 @@ class Program:
         costs no interpretation of the step list."""
         names = {f"fn{i}": s.fn for i, s in enumerate(self.steps)}
         names.update({f"v{slot}": v for slot, v in self.constants.items()})
-        names["_error"] = self._error
+        # a function of the steps, not a method: holding self would make a reference cycle
+        names["_error"] = partial(_step_error, self.steps, self.constants)
         v = lambda slots: "".join(f"v{i}, " for i in slots)
         lines = ["def run(inputs):", f"    {v(self.inputs) or '()'} = inputs", "    i = 0",
                  "    try:", "        pass"]
@@ -78,7 +80,9 @@ class Program:
         exec("\n".join(lines), names)
         return names["run"]
 
-    def _error(self, i: int, env: dict) -> StepError:
-        s = self.steps[i]
-        return StepError(s, [env.get(f"v{slot}", self.constants.get(slot))
-                             for slot in s.inputs])
+
+
+def _step_error(steps: list[Step], constants: dict, i: int, env: dict) -> StepError:
+    """The error of step ``i``, with its input values from the run's locals ``env``."""
+    s = steps[i]
+    return StepError(s, [env.get(f"v{slot}", constants.get(slot)) for slot in s.inputs])

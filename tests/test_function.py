@@ -115,9 +115,9 @@ def test_a_dropped_function_is_freed_at_once():
     w = sg.shared(np.zeros(3, "float32"))
     f = sg.function([x], (sg.exp(x) * 2).sum(), updates=[(w, w + x)])
     f(np.ones(3, "float32"))
-    ref = weakref.ref(f)
+    refs = [weakref.ref(f), weakref.ref(f._program)]
     del f
-    assert ref() is None
+    assert all(r() is None for r in refs)
 
 
 def test_misaligned_inputs():

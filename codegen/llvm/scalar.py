@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 import llvmlite.ir as ir
 import numpy as np
 
-from codegen.kernel import COMBINERS, FLOATS, OPCODES, Instr, Kernel, Store, _live
+from codegen.kernel import COMBINERS, FLOATS, OPCODES, Instr, Kernel, Store, live_values
 from codegen.llvm import vmath
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
@@ -195,7 +195,7 @@ class ScalarEmitter:
         """Emit a scalar SSA body; ``load(i)`` gives input ``i`` at the current point and
         ``reduced[j]`` the result of reduction store ``j``. Only the values ``needed``
         ones depend on are emitted (all when None); the others are None."""
-        live = _live(instrs, needed) if needed is not None else None
+        live = live_values(instrs, needed) if needed is not None else None
         vals: list[ir.Value | None] = []
         for n, ins in enumerate(instrs):
             if live is not None and n not in live:
