@@ -6,9 +6,8 @@ the payload) then the payload. Writers write a temporary file in the same direct
 two processes compiling the same thing both write valid entries and the last one wins. A
 reader that finds a corrupt or truncated entry deletes it and reports a miss.
 
-The directory is the one :func:`set_cache_dir` gave (``sg.config.cache_dir`` sets it),
-else ``$SYMGRAPH_CACHE_DIR``, else ``$XDG_CACHE_HOME/symgraph``, else
-``~/.cache/symgraph``, read at each use so tests and users can redirect it.
+The directory is :data:`codegen.settings.cache_dir` (``sg.config.cache_dir`` sets it), read
+at each use so tests and users can redirect it.
 
 >>> import tempfile
 >>> c = DiskCache(tempfile.mkdtemp())
@@ -26,28 +25,15 @@ import struct
 import tempfile
 from pathlib import Path
 
+from codegen import settings
+
 _MAGIC = b"SGOBJ\x00\x01\x00"
 _HEADER = struct.Struct("<8sQ32s")
 
 
-_directory: Path | None = None
-
-
-def set_cache_dir(path: str | os.PathLike | None) -> None:
-    """Use ``path`` as the cache root in this process (None: back to the environment's)."""
-    global _directory
-    _directory = None if path is None else Path(path)
-
-
 def cache_dir() -> Path:
-    """The cache root: the one :func:`set_cache_dir` set, else this process's
-    environment's."""
-    if _directory is not None:
-        return _directory
-    if os.environ.get("SYMGRAPH_CACHE_DIR"):
-        return Path(os.environ["SYMGRAPH_CACHE_DIR"])
-    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(xdg) / "symgraph"
+    """The cache root, :data:`codegen.settings.cache_dir`."""
+    return Path(settings.cache_dir)
 
 
 def cache_key(*parts: str) -> str:

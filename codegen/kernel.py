@@ -22,8 +22,10 @@ Calling convention, shared by every backend:
   three passes over each row (max; sum of exp; the quotients), reading the row from
   memory once and from cache after.
 
-:func:`interpret` runs a kernel with numpy. It is the reference every renderer is checked
-against, and :data:`OPCODES` is the one definition of what each scalar opcode means.
+:data:`OPCODES` lists the scalar opcodes; :func:`codegen.interpret.interpret` runs a kernel
+with numpy, the reference every renderer is checked against (its rules say what each
+opcode means). :func:`walk` is the one pass over a body that the interpreter and both
+renderers share.
 
 >>> k = Kernel("axpy", inputs=(Buffer("x", "float32", 1), Buffer("y", "float32", 1)),
 ...            outputs=(Buffer("out", "float32", 1),), ndim=1,
@@ -31,15 +33,15 @@ against, and :data:`OPCODES` is the one definition of what each scalar opcode me
 ...                  Instr("const", "float32", (), 2.0), Instr("mul", "float32", (0, 2)),
 ...                  Instr("add", "float32", (3, 1))),
 ...            stores=(Store(4),))
+>>> from codegen.interpret import interpret
 >>> interpret(k, [np.ones(3, "float32"), np.arange(3, dtype="float32")])[0].tolist()
 [2.0, 3.0, 4.0]
 """
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Collection, Sequence
 
 import numpy as np
 
@@ -48,109 +50,38 @@ FLOATS = ("float32", "float64")
 INTS = ("int8", "int16", "int32", "int64", "uint8")
 
 
-def _erf(x: np.ndarray) -> np.ndarray:
-    # np.asarray: frompyfunc gives a bare Python float for a 0-d input
-    return np.asarray(np.frompyfunc(math.erf, 1, 1)(x)).astype(x.dtype)
-
-
-def _erfc(x: np.ndarray) -> np.ndarray:
-    return np.asarray(np.frompyfunc(math.erfc, 1, 1)(x)).astype(x.dtype)
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype)
-
-
-def _softplus(x: np.ndarray) -> np.ndarray:
-    return (np.log1p(np.exp(-np.abs(x))) + np.maximum(x, 0)).astype(x.dtype)
-
-
-def _int_pow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Integer power with C-like truncation for negative exponents (numpy raises)."""
-    neg = b < 0
-    out = np.power(a, np.where(neg, 0, b))
-    trunc = np.where(a == 1, 1, np.where(a == -1, np.where(b % 2 == 0, 1, -1), 0))
-    return np.where(neg, trunc, out).astype(a.dtype)
-
-
-def _pow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """C99 pow, elementwise. numpy computes ``x ** 0.5`` with a scalar exponent as sqrt
-    (nan at -inf, -0 at -0, where pow gives +inf and +0); a broadcast exponent array
-    keeps numpy on its elementwise pow."""
-    if a.dtype.kind in "iu":
-        return _int_pow(a, b)
-    shape = np.broadcast_shapes(a.shape, b.shape)
-    return np.power(np.broadcast_to(a, shape), np.broadcast_to(b, shape))
-
-
-def _not(a: np.ndarray) -> np.ndarray:
-    return np.logical_not(a) if a.dtype == np.bool_ else np.invert(a)
-
-
-def _isinf(a: np.ndarray) -> np.ndarray:
-    return np.isinf(a) if a.dtype.kind == "f" else np.zeros(a.shape, bool)
-
-
-def _isnan(a: np.ndarray) -> np.ndarray:
-    return np.isnan(a) if a.dtype.kind == "f" else np.zeros(a.shape, bool)
-
-
-def _isfinite(a: np.ndarray) -> np.ndarray:
-    return np.isfinite(a) if a.dtype.kind == "f" else np.ones(a.shape, bool)
-
-
 @dataclass(frozen=True)
 class Opcode:
-    """A scalar opcode: arity, which operand dtypes it takes, its numpy meaning."""
+    """A scalar opcode: arity, which operand dtypes it takes, the dtype it gives."""
     name: str
     arity: int
     operands: str      # 'float' | 'num' (int or float) | 'any' | 'logic' (bool or int)
     result: str        # 'same' | 'bool'
-    impl: Callable
 
 
-def _op(name, arity, operands, result, impl):
-    return name, Opcode(name, arity, operands, result, impl)
+def _op(name, arity, operands, result):
+    return name, Opcode(name, arity, operands, result)
 
 
 OPCODES: dict[str, Opcode] = dict([
     # float -> float
-    *[_op(n, 1, "float", "same", f) for n, f in [
-        ("exp", np.exp), ("exp2", np.exp2), ("expm1", np.expm1), ("log", np.log),
-        ("log2", np.log2), ("log10", np.log10), ("log1p", np.log1p), ("sqrt", np.sqrt),
-        ("sin", np.sin), ("cos", np.cos), ("tan", np.tan), ("asin", np.arcsin),
-        ("acos", np.arccos), ("atan", np.arctan), ("sinh", np.sinh), ("cosh", np.cosh),
-        ("tanh", np.tanh), ("asinh", np.arcsinh), ("acosh", np.arccosh),
-        ("atanh", np.arctanh), ("erf", _erf), ("erfc", _erfc), ("sigmoid", _sigmoid),
-        ("softplus", _softplus), ("floor", np.floor), ("ceil", np.ceil),
-        ("round", np.round), ("trunc", np.trunc)]],
-    _op("div", 2, "float", "same", np.true_divide),
-    _op("atan2", 2, "float", "same", np.arctan2),
+    *[_op(n, 1, "float", "same") for n in (
+        "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt", "sin", "cos",
+        "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh",
+        "erf", "erfc", "sigmoid", "softplus", "floor", "ceil", "round", "trunc")],
+    _op("div", 2, "float", "same"),
+    _op("atan2", 2, "float", "same"),
     # numeric
-    _op("neg", 1, "num", "same", np.negative),
-    _op("abs", 1, "num", "same", np.abs),
-    _op("sign", 1, "num", "same", np.sign),
-    _op("add", 2, "num", "same", np.add),
-    _op("sub", 2, "num", "same", np.subtract),
-    _op("mul", 2, "num", "same", np.multiply),
-    _op("floordiv", 2, "num", "same", np.floor_divide),
-    _op("mod", 2, "num", "same", np.remainder),
-    _op("pow", 2, "num", "same", _pow),
-    _op("max", 2, "any", "same", np.maximum),
-    _op("min", 2, "any", "same", np.minimum),
+    *[_op(n, 1, "num", "same") for n in ("neg", "abs", "sign")],
+    *[_op(n, 2, "num", "same") for n in ("add", "sub", "mul", "floordiv", "mod", "pow")],
+    _op("max", 2, "any", "same"),
+    _op("min", 2, "any", "same"),
     # predicates and comparisons
-    _op("isnan", 1, "any", "bool", _isnan),
-    _op("isinf", 1, "any", "bool", _isinf),
-    _op("isfinite", 1, "any", "bool", _isfinite),
-    *[_op(n, 2, "any", "bool", f) for n, f in [
-        ("lt", np.less), ("le", np.less_equal), ("gt", np.greater),
-        ("ge", np.greater_equal), ("eq", np.equal), ("ne", np.not_equal)]],
+    *[_op(n, 1, "any", "bool") for n in ("isnan", "isinf", "isfinite")],
+    *[_op(n, 2, "any", "bool") for n in ("lt", "le", "gt", "ge", "eq", "ne")],
     # bool / integer logic (logical on bool, bitwise on ints)
-    _op("not", 1, "logic", "same", _not),
-    _op("and", 2, "logic", "same", np.bitwise_and),
-    _op("or", 2, "logic", "same", np.bitwise_or),
-    _op("xor", 2, "logic", "same", np.bitwise_xor),
+    _op("not", 1, "logic", "same"),
+    *[_op(n, 2, "logic", "same") for n in ("and", "or", "xor")],
 ])
 """Scalar opcodes besides the structural ones: ``load``, ``const``, ``cast``, ``select``
 (and in epilogues ``acc`` and ``count``). Integer ``floordiv``/``mod`` by zero give 0, and
@@ -401,78 +332,6 @@ def domain_of(k: Kernel, inputs: Sequence[np.ndarray],
     return shape
 
 
-def _eval(body: Sequence[Instr], load, acc=None, count=None,
-          reduced: Sequence | None = None) -> list[np.ndarray | None]:
-    """The body's values; those that use a ``reduced`` result not known yet are None."""
-    vals: list[np.ndarray | None] = []
-    with np.errstate(all="ignore"):
-        for ins in body:
-            a = [vals[i] for i in ins.args]
-            if any(x is None for x in a):
-                v = None
-            elif ins.op == "load":
-                v = load(ins.attr)
-            elif ins.op == "const":
-                v = np.asarray(ins.attr, dtype=ins.dtype)
-            elif ins.op == "acc":
-                v = acc
-            elif ins.op == "count":
-                v = np.asarray(count).astype(ins.dtype)   # wraps in small ints, as native
-            elif ins.op == "reduced":
-                v = reduced[ins.attr]
-            elif ins.op == "cast":
-                v = np.asarray(a[0]).astype(ins.dtype)
-            elif ins.op == "select":
-                v = np.where(a[0], a[1], a[2])
-            else:
-                v = OPCODES[ins.op].impl(*a)
-            vals.append(None if v is None else np.asarray(v, dtype=ins.dtype))
-    return vals
-
-
-def interpret(k: Kernel, inputs: Sequence[np.ndarray],
-              outputs: Sequence[np.ndarray] | None = None,
-              shape: Sequence[int] | None = None) -> list[np.ndarray]:
-    """Run ``k`` with numpy: the reference semantics of the IR.
-
-    ``outputs``, if given, are written in place (shapes as the calling convention says);
-    otherwise fresh arrays are returned.
-    """
-    domain = domain_of(k, inputs, shape)
-    red_axes = k.reduce_axes
-    count = int(np.prod([domain[a] for a in red_axes])) if red_axes else 1
-    results: list = [None] * len(k.stores)
-    for stage in sorted(set(k.stages)):
-        vals = _eval(k.body, lambda i: inputs[i], reduced=results)
-        for j, (s, out) in enumerate(zip(k.stores, k.outputs)):
-            if k.stages[j] != stage:
-                continue
-            v = np.broadcast_to(vals[s.value], domain)
-            if s.reduce:
-                ufunc, _ = COMBINERS[s.reduce]
-                with np.errstate(all="ignore"):
-                    v = ufunc.reduce(v, axis=s.axes, keepdims=True, dtype=v.dtype,
-                                     initial=s.identity(v.dtype.name))
-                if s.epilogue:
-                    def load_at_zero(i):
-                        idx = tuple(slice(0, 1) if ax in s.axes else slice(None)
-                                    for ax in range(k.ndim))
-                        return inputs[i][idx]
-                    v = _eval(s.epilogue, load_at_zero, acc=v, count=count,
-                              reduced=results)[-1]
-                    v = np.broadcast_to(v, k.out_shape(s, domain))
-            results[j] = np.asarray(v, dtype=out.dtype)
-    if outputs is None:
-        return [np.array(r, copy=True) for r in results]
-    for j, (r, o) in enumerate(zip(results, outputs)):
-        want = k.out_shape(k.stores[j], domain)
-        if o.shape != want or o.dtype != np.dtype(k.outputs[j].dtype):
-            raise KernelError(f"{k.name}: output {k.outputs[j].name} must be "
-                              f"{k.outputs[j].dtype}{want}, got {o.dtype}{o.shape}")
-        o[...] = r
-    return list(outputs)
-
-
 def split_stages(k: Kernel) -> list[tuple[Kernel, tuple[int, ...], tuple[int, ...]]]:
     """``k`` as one plain kernel per stage, for backends that run stages as separate
     launches: ``(kernel, extra, stores)`` per stage, in order, where the kernel's inputs
@@ -517,15 +376,45 @@ def split_stages(k: Kernel) -> list[tuple[Kernel, tuple[int, ...], tuple[int, ..
     return out
 
 
-def live_values(body: Sequence[Instr], roots: Sequence[int]) -> set[int]:
-    """The body values ``roots`` need."""
+def live_values(body: Sequence[Instr], roots: Sequence[int],
+                ignores: Callable[[Instr], bool] | None = None) -> set[int]:
+    """The body values ``roots`` need; ``ignores(ins)`` may say that an instruction does
+    not use its operands (a renderer's ``isnan`` of an integer is ``false``)."""
     live, todo = set(), list(roots)
     while todo:
         i = todo.pop()
         if i not in live:
             live.add(i)
-            todo.extend(body[i].args)
+            if ignores is None or not ignores(body[i]):
+                todo.extend(body[i].args)
     return live
+
+
+def walk(body: Sequence[Instr], emit: Callable[[int, Instr, str, list], object],
+         live: Collection[int] | None = None) -> list:
+    """The one pass over a scalar body that the interpreter and the renderers share:
+    ``emit(n, ins, src, args)`` makes value ``n`` from its instruction, the dtype of its
+    first operand (its own dtype if it has none) and its operands' values. Values outside
+    ``live`` (when given) are None and not emitted.
+
+    >>> body = (Instr("load", "float32", (), 0), Instr("neg", "float32", (0,)))
+    >>> walk(body, lambda n, ins, src, args: f"{ins.op}({', '.join(args)})")
+    ['load()', 'neg(load())']
+    """
+    vals: list = []
+    for n, ins in enumerate(body):
+        if live is not None and n not in live:
+            vals.append(None)
+            continue
+        src = body[ins.args[0]].dtype if ins.args else ins.dtype
+        vals.append(emit(n, ins, src, [vals[a] for a in ins.args]))
+    return vals
+
+
+def element_strides(a) -> tuple[int, ...]:
+    """An array's strides in elements, 0 on its axes of size 1 (which broadcast over the
+    domain); the caller has made sure every stride is a whole number of elements."""
+    return tuple(0 if n == 1 else s // a.itemsize for n, s in zip(a.shape, a.strides))
 
 
 def format_kernel(k: Kernel) -> str:

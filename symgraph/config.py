@@ -1,4 +1,6 @@
 """Settings, read once from ``SYMGRAPH_*`` environment variables and changeable at run time.
+This is the one place settings are read; the code generators get theirs from here
+(:mod:`codegen.settings`), at start-up and whenever one changes.
 
 >>> import symgraph as sg
 >>> sg.config.floatX in ("float32", "float64")
@@ -12,7 +14,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Iterator
 
-BACKENDS = ("numpy", "llvm", "cuda")
+import codegen.settings
+from codegen.backend import NAMES as BACKENDS
 
 
 def _default_cache_dir() -> str:
@@ -34,13 +37,10 @@ class Config:
             raise ValueError(f"config.backend must be one of {BACKENDS}, got {value!r}")
         if name == "num_threads" and (not isinstance(value, int) or value < 1):
             raise ValueError(f"config.num_threads must be an int >= 1, got {value!r}")
-        if name in self.__dict__:          # a change after start-up: tell codegen
-            if name == "num_threads":
-                from codegen.llvm.run import set_num_threads
-                set_num_threads(value)
-            elif name == "cache_dir":
-                from codegen.cache import set_cache_dir
-                set_cache_dir(value)
+        if name == "num_threads":
+            codegen.settings.num_threads = value
+        elif name == "cache_dir":
+            codegen.settings.cache_dir = Path(value)
         super().__setattr__(name, value)
 
     @contextmanager
@@ -59,9 +59,14 @@ class Config:
 def _from_env() -> Config:
     cfg = Config(cache_dir=_default_cache_dir(), num_threads=os.cpu_count() or 1)
     for f in fields(Config):
-        raw = os.environ.get(f"SYMGRAPH_{f.name.upper()}")
-        if raw is not None:
+        var = f"SYMGRAPH_{f.name.upper()}"
+        raw = os.environ.get(var)
+        if raw is None:
+            continue
+        try:
             setattr(cfg, f.name, int(raw) if f.type == "int" else raw)
+        except ValueError as e:
+            raise ValueError(f"environment variable {var}={raw!r}: {e}") from None
     return cfg
 
 

@@ -9,41 +9,21 @@
 from __future__ import annotations
 
 import warnings
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from .graph import Apply, Op, Variable, clone_replace, toposort
+from .backprop import backprop
+from .graph import Variable, clone_replace
+from .ops.elemwise import cast, ones_like, zeros_like
+from .ops.shape import reshape, stack
+from .rewrite.stabilize import stabilize_graph
 from .types import FLOATS, TensorType
+from .variable import as_tensor, constant
 
 
 class DisconnectedInputError(ValueError):
     """``grad`` was asked for a variable the cost does not depend on."""
-
-
-class GradientError(AssertionError):
-    """:func:`verify_grad` found the symbolic and numeric gradients disagree."""
-
-
-class StopGradient(Op):
-    """Identity whose gradient is zero (JAX's ``stop_gradient``)."""
-
-    def make_node(self, x: Variable) -> Apply:
-        return Apply(self, [x], [x.type()])
-
-    def perform(self, node, inputs):
-        # a view, not the array itself: a returned output is copied when it is a view,
-        # so an intermediate buffer never leaves a function through this identity
-        return [inputs[0].view()]
-
-    def grad(self, inputs, outputs, output_grads):
-        from .tensor import zeros_like
-        return [zeros_like(inputs[0]) if inputs[0].dtype in FLOATS else None]
-
-
-def stop_gradient(x) -> Variable:
-    """``x``, with no gradient flowing back through it."""
-    return StopGradient()(x)
 
 
 def _as_list(v) -> tuple[list, bool]:
@@ -62,7 +42,6 @@ def grad(cost: Variable | None, wrt, consider_constant: Sequence[Variable] | Non
     ``'raise'``, ``'warn'`` or ``'ignore'`` (both of the latter give zeros).
     ``known_grads``: ``{variable: its gradient}``, extra seeds (``cost`` may then be None).
     """
-    from .tensor import as_tensor, cast, ones_like, zeros_like
     if disconnected_inputs not in ("raise", "warn", "ignore"):
         raise ValueError("disconnected_inputs must be 'raise', 'warn' or 'ignore', got "
                          f"{disconnected_inputs!r}")
@@ -73,8 +52,7 @@ def grad(cost: Variable | None, wrt, consider_constant: Sequence[Variable] | Non
         if w.dtype not in FLOATS:
             raise TypeError(f"grad: cannot differentiate with respect to {w!r} of integer "
                             f"or bool type {w.type}")
-    seeds: dict[int, Variable] = {}
-    roots: list[Variable] = []
+    seeds: dict[Variable, Variable] = {}
     if cost is not None:
         if not isinstance(cost, Variable):
             raise TypeError(f"grad: cost must be a symbolic variable, got {type(cost).__name__}")
@@ -84,62 +62,19 @@ def grad(cost: Variable | None, wrt, consider_constant: Sequence[Variable] | Non
         if cost.dtype not in FLOATS:
             raise TypeError(f"grad: cost must be a float scalar, got {cost.type}")
         if not known_grads and not consider_constant:
-            from .rewrite.stabilize import stabilize_graph
             (cost,) = stabilize_graph([cost], keep=wrt_list)
-        seeds[id(cost)] = ones_like(cost)
-        roots.append(cost)
+        seeds[cost] = ones_like(cost)
     for v, g in (known_grads or {}).items():
         g = as_tensor(g)
         if g.ndim != v.ndim:
             raise TypeError(f"known_grads: gradient for {v!r} {v.type} has type {g.type}")
-        seeds[id(v)] = cast(g, v.dtype)
-        roots.append(v)
-    if not roots:
+        seeds[v] = seeds[v] + cast(g, v.dtype) if v in seeds else cast(g, v.dtype)
+    if not seeds:
         raise ValueError("grad: give a cost or known_grads")
 
-    stop = {id(v) for v in (consider_constant or [])}
-    nodes = toposort(roots)
-    # which variables lie on a path from a wrt variable (forward reachability)
-    reach = {id(w) for w in wrt_list}
-    for node in nodes:
-        if any(id(i) in reach and id(i) not in stop for i in node.inputs):
-            reach.update(id(o) for o in node.outputs)
-
-    contribs: dict[int, list[Variable]] = {k: [v] for k, v in seeds.items()}
-    total: dict[int, Variable] = {}
-
-    def summed(v: Variable) -> Variable | None:
-        if id(v) not in total and contribs.get(id(v)):
-            parts = contribs[id(v)]
-            acc = parts[0]
-            for p in parts[1:]:
-                acc = acc + p
-            total[id(v)] = cast(acc, v.dtype)
-        return total.get(id(v))
-
-    for node in reversed(nodes):
-        if not any(id(i) in reach and id(i) not in stop for i in node.inputs):
-            continue
-        out_grads = [summed(o) for o in node.outputs]
-        if all(g is None for g in out_grads):
-            continue
-        in_grads = node.op.grad(list(node.inputs), list(node.outputs), out_grads)
-        if len(in_grads) != len(node.inputs):
-            raise RuntimeError(f"{node.op}.grad returned {len(in_grads)} gradients for "
-                               f"{len(node.inputs)} inputs")
-        for inp, g in zip(node.inputs, in_grads):
-            if g is None or id(inp) not in reach or id(inp) in stop \
-                    or inp.dtype not in FLOATS:
-                continue
-            g = as_tensor(g)
-            if g.ndim != inp.ndim:
-                raise RuntimeError(f"{node.op}.grad gave a rank-{g.ndim} gradient for the "
-                                   f"rank-{inp.ndim} input {inp!r}")
-            contribs.setdefault(id(inp), []).append(g)
-
+    found = backprop(seeds, wrt_list, consider_constant or ())
     results = []
-    for w in wrt_list:
-        g = summed(w)
+    for w, g in zip(wrt_list, found):
         if g is None:
             msg = (f"grad: the cost does not depend on {w!r} ({w.type}); pass "
                    "disconnected_inputs='ignore' or 'warn' to get zeros")
@@ -164,7 +99,6 @@ def jacobian(expression: Variable, wrt, consider_constant=None,
              disconnected_inputs: str = "raise"):
     """d expression / d wrt, shaped ``expression.shape + wrt.shape`` (one reverse pass per
     element of ``expression``, whose size must be known while building)."""
-    from .ops.shape import reshape, stack
     wrt_list, was_list = _as_list(wrt)
     n = _static_size(expression, "jacobian")
     flat = reshape(expression, (-1,)) if expression.ndim != 1 else expression
@@ -173,7 +107,6 @@ def jacobian(expression: Variable, wrt, consider_constant=None,
     out = []
     for j, w in enumerate(wrt_list):
         if n == 0:
-            from .tensor import constant
             out.append(constant(np.zeros(expression.type.shape + w.type.shape, w.dtype)))
             continue
         j_rows = stack([r[j] for r in rows])
@@ -212,7 +145,6 @@ def Rop(f, wrt, eval_points, disconnected_inputs: str = "raise"):
     Built from two reverse passes: ``u -> Lop(f, wrt, u)`` is linear in ``u``, so its
     gradient with respect to ``u`` along ``eval_points`` is ``J @ eval_points``.
     """
-    from .tensor import sum as tsum, zeros_like
     fs, f_list = _as_list(f)
     wrt_list, _ = _as_list(wrt)
     vs, _ = _as_list(eval_points)
@@ -220,7 +152,7 @@ def Rop(f, wrt, eval_points, disconnected_inputs: str = "raise"):
         raise ValueError(f"Rop: {len(wrt_list)} wrt but {len(vs)} eval_points")
     us = [TensorType(fi.dtype, fi.type.shape)(f"u_{fi}") for fi in fs]
     lops = Lop(fs, wrt_list, us, disconnected_inputs=disconnected_inputs)
-    inner = _sum_all([tsum(l * v) for l, v in zip(lops, vs)])
+    inner = _sum_all([(l * v).sum() for l, v in zip(lops, vs)])
     jvps = grad(inner, us, disconnected_inputs="ignore")
     jvps = clone_replace(jvps, {u: zeros_like(fi) for u, fi in zip(us, fs)})
     return jvps if f_list else jvps[0]
@@ -231,60 +163,3 @@ def _sum_all(terms: list[Variable]) -> Variable:
     for t in terms[1:]:
         acc = acc + t
     return acc
-
-
-def verify_grad(fn: Callable, inputs: Sequence, n_tests: int = 2, rng=None,
-                eps: float | None = None, abs_tol: float | None = None,
-                rel_tol: float | None = None, backend: str | None = None) -> None:
-    """Check ``grad`` of ``fn`` against central finite differences at ``inputs``.
-
-    ``fn`` takes symbolic variables (one per array in ``inputs``) and returns a symbolic
-    output of any shape; the check uses a random projection of it to a scalar. Raises
-    :class:`GradientError` naming the input and the worst element on mismatch.
-
-    >>> import symgraph as sg, numpy as np
-    >>> sg.verify_grad(lambda x: sg.tanh(x) * x, [np.array([0.3, -1.2])])
-    """
-    from .function import function
-    from .tensor import as_tensor
-    rng = rng if rng is not None else np.random.default_rng(0)
-    arrays = [np.array(a, dtype=np.asarray(a).dtype if np.asarray(a).dtype.kind == "f"
-                       else "float64", copy=True) for a in inputs]
-    dt = "float32" if any(a.dtype == np.float32 for a in arrays) else "float64"
-    eps = eps if eps is not None else (1e-3 if dt == "float32" else 1e-6)
-    abs_tol = abs_tol if abs_tol is not None else (3e-2 if dt == "float32" else 1e-5)
-    rel_tol = rel_tol if rel_tol is not None else (3e-2 if dt == "float32" else 1e-5)
-    syms = [TensorType(a.dtype, (None,) * a.ndim)(f"input{i}") for i, a in enumerate(arrays)]
-    out = as_tensor(fn(*syms))
-    if out.dtype not in FLOATS:
-        raise TypeError(f"verify_grad: fn must return a float tensor, got {out.type}")
-    proj_sym = TensorType(out.dtype, (None,) * out.ndim)("projection")
-    cost = (out * proj_sym).sum() if out.ndim else out * proj_sym
-    grads = grad(cost, syms, disconnected_inputs="ignore")
-    f_cost = function([*syms, proj_sym], cost, backend=backend)
-    f_grad = function([*syms, proj_sym], grads, backend=backend)
-    for _ in range(n_tests):
-        out_shape = function(syms, out, backend=backend)(*arrays).shape
-        proj = rng.uniform(0.5, 1.5, size=out_shape).astype(out.dtype)
-        # CUDA functions return device arrays: compare on the host
-        symbolic = [g if isinstance(g, np.ndarray) else g.get() for g in f_grad(*arrays, proj)]
-        for i, a in enumerate(arrays):
-            numeric = np.zeros(a.shape, dtype="float64")
-            flat = a.reshape(-1)
-            for j in range(flat.size):
-                orig = flat[j]
-                flat[j] = orig + eps
-                up = float(f_cost(*arrays, proj))
-                flat[j] = orig - eps
-                down = float(f_cost(*arrays, proj))
-                flat[j] = orig
-                numeric.reshape(-1)[j] = (up - down) / (2 * eps)
-            err = np.abs(symbolic[i] - numeric)
-            bad = err > abs_tol + rel_tol * np.abs(numeric)
-            if bad.any() or not np.isfinite(symbolic[i]).all():
-                j = int(np.argmax(np.where(np.isfinite(err), err, np.inf)))
-                raise GradientError(
-                    f"verify_grad: input {i} (shape {a.shape}): symbolic gradient "
-                    f"{symbolic[i].reshape(-1)[j]!r} vs finite difference "
-                    f"{numeric.reshape(-1)[j]!r} at flat index {j} (abs error "
-                    f"{err.reshape(-1)[j]:.3g}, tolerance abs {abs_tol} + rel {rel_tol})")

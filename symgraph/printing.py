@@ -1,4 +1,6 @@
-"""Looking at graphs: ``debugprint`` (text), ``to_dot`` and ``to_svg`` (pictures).
+"""Looking at graphs: ``debugprint`` (text), ``to_dot`` and ``to_svg`` (pictures), of
+variables and of compiled functions (anything with ``graph_outputs``, ``outputs`` and
+``updates``). Ops with inner graphs show them too.
 
 >>> import symgraph as sg
 >>> x = sg.dvector("x")
@@ -10,10 +12,17 @@ add [id A] float64(?,)
 """
 from __future__ import annotations
 
+import os
 import sys
 from typing import TextIO
 
-from .graph import Constant, Variable
+from .graph import Constant, Variable, toposort
+from .ops.fused import Fused
+from .variable import SharedVariable, install
+
+
+def _is_function(obj) -> bool:
+    return hasattr(obj, "graph_outputs") and hasattr(obj, "updates")
 
 
 def _ids():
@@ -35,9 +44,9 @@ def _ids():
 def debugprint(obj, file: TextIO | None = None, print_type: bool = True) -> str | None:
     """Print the graph of a variable, a list of variables, or a compiled function as an
     indented tree with types; a node seen before is printed once and then referred to by
-    its id. With ``file="str"`` the text is returned instead of printed."""
-    from .function import Function, SharedVariable
-    if isinstance(obj, Function):
+    its id. Inner graphs (of ops that own them) follow, each under the node that owns it.
+    With ``file="str"`` the text is returned instead of printed."""
+    if _is_function(obj):
         roots = list(obj.graph_outputs)
         labels = [f"output {i}" for i in range(len(obj.outputs))] + \
             [f"update of {s!r}" for s, _ in obj.updates]
@@ -61,15 +70,25 @@ def debugprint(obj, file: TextIO | None = None, print_type: bool = True) -> str 
         if node is None or seen:
             return
         done.add(key)
+        if node.op.inner_graphs():
+            owners.append(node)
         for i, inp in enumerate(node.inputs):
             last = i == len(node.inputs) - 1
             show(inp, child_prefix + ("└─ " if last else "├─ "),
                  child_prefix + ("   " if last else "│  "))
 
+    owners: list = []
     for v, lab in zip(roots, labels):
         if lab:
             lines.append(f"{lab}:")
         show(v, "", " ")
+    while owners:
+        node = owners.pop(0)
+        for g in node.op.inner_graphs():
+            ins = ", ".join(f"{v!r} [id {ident(v)}]" for v in g.inputs)
+            lines.append(f"inner graph of {node.op} [id {ident(node)}], inputs {ins}:")
+            for v in g.outputs:
+                show(v, "", " ")
     text = "\n".join(lines)
     if file == "str":
         return text
@@ -97,8 +116,7 @@ def _q(text: str) -> str:
 def _roots(obj, before: bool):
     """(variables to draw from, their labels, update pairs) for a variable, a list of
     them, or a compiled function (its optimized graph, or as written if ``before``)."""
-    from .function import Function
-    if isinstance(obj, Function):
+    if _is_function(obj):
         n = len(obj.outputs)
         exprs = [*obj.outputs, *(u for _, u in obj.updates)] if before else obj.graph_outputs
         labels = [f"output {i}" for i in range(n)]
@@ -129,9 +147,6 @@ def to_dot(obj, before: bool = False) -> str:
     >>> "digraph" in sg.to_dot(sg.exp(x) + 1)
     True
     """
-    from .function import SharedVariable
-    from .graph import toposort
-    from .rewrite.fuse import Fused
     roots, labels, updates = _roots(obj, before)
     everything = roots + [e for _, e in updates]
     ident: dict[int, str] = {}
@@ -211,17 +226,40 @@ _NO_DOT = ("rendering SVG needs Graphviz's `dot` program, which was not found: i
            "without it.")
 
 
-def to_svg(obj, path: str | None = None, before: bool = False) -> str:
-    """The graph rendered as SVG text (see :func:`to_dot`); also written to ``path`` if
-    given. Needs Graphviz's ``dot`` program."""
+_FORMATS = ("svg", "png", "pdf")
+
+
+def to_svg(obj, path: str | os.PathLike | None = None, before: bool = False) -> str:
+    """The graph rendered as SVG text (see :func:`to_dot`). With ``path``, also written
+    there in the format its extension names: ``.svg``, ``.png`` or ``.pdf``. Needs
+    Graphviz's ``dot`` program.
+
+    >>> import symgraph as sg
+    >>> sg.to_svg(sg.dvector("x") * 2, "graph.gif")
+    Traceback (most recent call last):
+    ...
+    ValueError: to_svg writes .svg, .png or .pdf files (by the extension), got 'graph.gif'
+    """
+    fmt = None
+    if path is not None:
+        fmt = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
+        if fmt not in _FORMATS:
+            raise ValueError(f"to_svg writes .svg, .png or .pdf files (by the extension), "
+                             f"got {os.fspath(path)!r}")
     import graphviz
+    source = graphviz.Source(to_dot(obj, before))
     try:
-        svg = graphviz.Source(to_dot(obj, before)).pipe(format="svg", encoding="utf-8")
+        svg = source.pipe(format="svg", encoding="utf-8")
+        if fmt is not None and fmt != "svg":
+            data = source.pipe(format=fmt)
     except graphviz.ExecutableNotFound:
         raise RuntimeError(_NO_DOT) from None
-    if path is not None:
+    if fmt == "svg":
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(svg)
+    elif fmt is not None:
+        with open(path, "wb") as fh:
+            fh.write(data)
     return svg
 
 
@@ -232,3 +270,6 @@ def repr_svg(obj) -> str | None:
         return to_svg(obj)
     except RuntimeError:
         return None
+
+
+install("repr_svg", repr_svg)

@@ -66,6 +66,10 @@ def float_dtype(dtype: str) -> str:
 class TensorType:
     """The type of a symbolic tensor: a dtype and a static shape (ints or None)."""
 
+    #: the class of the variables ``TensorType(...)(name)`` makes: the tensor layer
+    #: (:mod:`symgraph.variable`) installs its ``TensorVariable`` here
+    variable_type: type | None = None
+
     def __init__(self, dtype, shape: Sequence[int | None]):
         self.dtype = as_dtype(dtype)
         shape = tuple(shape)
@@ -101,8 +105,7 @@ class TensorType:
 
     def __call__(self, name: str | None = None):
         """A fresh variable of this type."""
-        from .tensor import TensorVariable
-        return TensorVariable(self, name=name)
+        return self.variable_type(self, name=name)
 
     def with_dtype(self, dtype) -> "TensorType":
         return TensorType(dtype, self.shape)

@@ -1,6 +1,12 @@
 """sg.config: settings changed at run time reach the code that uses them."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -38,4 +44,30 @@ def test_cache_dir_reaches_the_object_cache(tmp_path):
             assert any((tmp_path / "llvm").iterdir())
     finally:
         sg.config.cache_dir = old
-        cache.set_cache_dir(None)
+    assert cache.cache_dir() == Path(old)
+
+
+def _config_in(env: dict) -> subprocess.CompletedProcess:
+    """``sg.config`` and codegen's settings as a new process with ``env`` sees them."""
+    code = ("import json, symgraph as sg, codegen.settings as s; "
+            "print(json.dumps([sg.config.cache_dir, str(s.cache_dir), "
+            "sg.config.num_threads, s.num_threads]))")
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("SYMGRAPH_CACHE_DIR", "XDG_CACHE_HOME", "SYMGRAPH_NUM_THREADS")}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**clean, **env}, timeout=60)
+
+
+def test_settings_come_from_the_environment_once(tmp_path):
+    got = json.loads(_config_in({"SYMGRAPH_CACHE_DIR": str(tmp_path / "a"),
+                                 "SYMGRAPH_NUM_THREADS": "3"}).stdout)
+    assert got == [str(tmp_path / "a")] * 2 + [3, 3]
+    got = json.loads(_config_in({"XDG_CACHE_HOME": str(tmp_path / "xdg")}).stdout)
+    assert got[:2] == [str(tmp_path / "xdg" / "symgraph")] * 2
+    got = json.loads(_config_in({"HOME": str(tmp_path)}).stdout)
+    assert got[:2] == [str(tmp_path / ".cache" / "symgraph")] * 2
+
+
+def test_a_bad_setting_in_the_environment_names_the_variable():
+    out = _config_in({"SYMGRAPH_NUM_THREADS": "many"})
+    assert out.returncode != 0 and "SYMGRAPH_NUM_THREADS='many'" in out.stderr

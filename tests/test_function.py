@@ -333,7 +333,7 @@ def test_givens_replace_variables():
 def test_runtime_errors_name_the_node_and_the_users_line():
     x, y = sg.dvector("x"), sg.dvector("y")
     z = x.reshape((2, -1))                   # fails at run time for odd sizes
-    line = z.owner.trace
+    line = z.owner.built_at
     f = sg.function([x, y], [z * 2, x + y])
     assert line is not None and line.startswith(THIS_FILE + ":")
     with pytest.raises(ValueError) as e:

@@ -3,7 +3,7 @@
 Each variant's source is compiled once per process into a ``cupy.RawModule`` (kept in
 memory here; CuPy keeps the compiled binaries in its own on-disk cache, by default
 ``~/.cupy/kernel_cache``). A call validates its arguments exactly as
-:func:`codegen.kernel.interpret` does, picks the variant and entry point from the arrays'
+:func:`codegen.interpret.interpret` does, picks the variant and entry point from the arrays'
 layout and the shape, and launches on CuPy's current stream without synchronizing.
 
 Launch choices (all deterministic for a given shape and device, so results are too):
@@ -28,7 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from codegen.cuda import emit
-from codegen.kernel import Kernel, KernelError, domain_of, split_stages
+from codegen.kernel import Kernel, KernelError, domain_of, element_strides, split_stages
 
 _INSTALL = "pip install cupy-cuda13x (cupy-cuda12x for a CUDA 12 driver)"
 _THREADS = 256
@@ -83,11 +83,6 @@ def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def element_strides(a: Any) -> tuple[int, ...]:
-    """Strides in elements; size-1 axes get 0 (they broadcast over the domain)."""
-    return tuple(0 if n == 1 else s // a.itemsize for n, s in zip(a.shape, a.strides))
-
-
 def is_contiguous(inputs: Sequence[Any], outputs: Sequence[Any],
                   domain: tuple[int, ...]) -> bool:
     """Whether the ``contiguous`` variant applies to these arrays."""
@@ -113,7 +108,7 @@ def launch_args(k: Kernel, contiguous: bool, inputs: Sequence[Any], outputs: Seq
 
 
 class CudaKernel:
-    """A kernel compiled for the GPU; call it like :func:`codegen.kernel.interpret`.
+    """A kernel compiled for the GPU; call it like :func:`codegen.interpret.interpret`.
 
     Inputs are CuPy arrays (NumPy arrays are copied to the device); results are CuPy arrays,
     fresh unless ``outputs`` (CuPy arrays, any strides) are given to be written in place.
@@ -264,14 +259,3 @@ def compile_kernel(kernel: Kernel) -> CudaKernel:
     Raises RuntimeError naming what is missing when CuPy or a GPU is not available.
     """
     return CudaKernel(kernel)
-
-
-def matmul(a: Any, b: Any, out: Any | None = None):
-    """``a @ b`` on the GPU through cuBLAS (CuPy's matmul), into ``out`` if given.
-
-    >>> import cupy                                       # doctest: +SKIP
-    >>> matmul(cupy.eye(2), cupy.ones((2, 3))).shape      # doctest: +SKIP
-    (2, 3)
-    """
-    cp = _cupy()
-    return cp.matmul(cp.asarray(a), cp.asarray(b), out=out)

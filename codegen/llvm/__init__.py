@@ -19,12 +19,12 @@ from typing import Sequence
 
 import numpy as np
 
+from codegen.backend import Backend
 from codegen.kernel import Kernel
-from codegen.llvm import jit
 from codegen.llvm.jit import stats
-from codegen.llvm.run import CompiledKernel, get_num_threads, set_num_threads
+from codegen.llvm.run import CompiledKernel, get_num_threads, load_kernels, set_num_threads
 
-__all__ = ["CompiledKernel", "compile_kernel", "compile_kernels", "stats",
+__all__ = ["BACKEND", "CompiledKernel", "compile_kernel", "compile_kernels", "stats",
            "set_num_threads", "get_num_threads"]
 
 
@@ -49,7 +49,22 @@ def compile_kernels(kernels: Sequence[Kernel],
         calls = examples[i] if examples is not None and examples[i] else None
         sigs = {ck.signature(list(c)) for c in calls} - {None} if calls else set()
         items += [(ck, sig) for sig in (sigs or {ck.default_signature}) if sig is not None]
-    addrs = jit.load_kernels([(ck.kernel, sig) for ck, sig in items])
+    addrs = load_kernels([(ck.kernel, sig) for ck, sig in items])
     for (ck, sig), addr in zip(items, addrs):
         ck._entry(sig, addr)
     return cks
+
+
+class LlvmBackend(Backend):
+    """The CPU backend: kernels compiled to vectorized machine code for the host, library
+    calls through numpy (its BLAS for the products)."""
+    name = "llvm"
+
+    def compile_kernels(self, kernels, examples=None):
+        return compile_kernels(kernels, examples)
+
+    def source(self, kernel: Kernel) -> str:
+        return CompiledKernel(kernel).source
+
+
+BACKEND = LlvmBackend()

@@ -84,11 +84,14 @@ _METH_FASTCALL = 0x80
 _new_function = ctypes.pythonapi.PyCFunction_NewEx
 _new_function.restype = ctypes.py_object
 _new_function.argtypes = [ctypes.c_void_p, ctypes.py_object, ctypes.py_object]
-_defs: list[_MethodDef] = []        # the method tables must outlive their functions
 
 
 def python_function(address: int, name: str):
-    """The Python entry at ``address`` as a builtin function object."""
+    """The Python entry at ``address`` as a builtin function object.
+
+    The function's ``self`` is its own method table (the ctypes structure), so the table
+    lives exactly as long as the function: CPython reads it when the function is freed,
+    which at interpreter exit may come after this module's globals are gone. The entry
+    ignores ``self``."""
     d = _MethodDef(name.encode(), address, _METH_FASTCALL, None)
-    _defs.append(d)
-    return _new_function(ctypes.addressof(d), None, None)
+    return _new_function(ctypes.addressof(d), d, None)

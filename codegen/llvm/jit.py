@@ -1,19 +1,17 @@
-"""From rendered kernels to callable machine code: host target, O2 pipeline, object cache.
+"""A generic module compiler: LLVM IR text to callable machine code for the host (target,
+O2 pipeline, object cache, ORC JIT). It knows nothing of kernels or of the thread pool:
+callers render the IR and name the symbols they want.
 
-All not-yet-loaded ``(kernel, signature)`` pairs of one request go into ONE module that is
-optimized and compiled once (per-module setup dominates LLVM's cost for small kernels). The
-object code is stored in the on-disk cache under a key of the request's contents, the host
-CPU, llvmlite and the code generator's own source, and loaded into an ORC LLJIT instance;
-a warm process loads the object and skips LLVM's optimizer and code generator entirely.
+:func:`load` compiles only the symbols this process has not loaded yet, as ONE module (per-
+module setup dominates LLVM's cost for small functions). The object code is stored in the
+on-disk cache under a key of the symbols, the host CPU, llvmlite and the code generator's
+own source, and linked into an ORC LLJIT instance; a warm process loads the object and
+skips LLVM's optimizer and code generator entirely.
 
->>> from codegen.kernel import Buffer, Instr, Kernel, Store
->>> from codegen.llvm.emit import Signature
->>> k = Kernel("inc", (Buffer("x", "int32", 0),), (Buffer("y", "int32", 0),), 0,
-...            (Instr("load", "int32", (), 0), Instr("const", "int32", (), 1),
-...             Instr("add", "int32", (0, 1))), (Store(2),))
->>> addr, = load_kernels([(k, Signature("flat"))])
->>> addr > 0
-True
+>>> ir_text = "define i32 @sg_doc_answer() { ret i32 42 }"
+>>> addr, = load(["sg_doc_answer"], lambda missing: ir_text)
+>>> import ctypes; ctypes.CFUNCTYPE(ctypes.c_int32)(addr)()
+42
 """
 from __future__ import annotations
 
@@ -28,9 +26,6 @@ import llvmlite
 import llvmlite.binding as llvm
 
 from codegen import cache as _cache
-from codegen.kernel import Kernel
-from codegen.llvm import abi, emit
-from codegen.llvm.emit import Signature
 
 FORMAT_VERSION = "1"
 
@@ -40,9 +35,9 @@ _loaded: dict[str, int] = {}          # symbol -> address, for everything loaded
 _trackers: list = []                  # keep loaded libraries alive
 _names = itertools.count()
 
-stats = {"modules_compiled": 0, "kernels_compiled": 0, "kernels_loaded": 0, "cache_hits": 0,
+stats = {"modules_compiled": 0, "symbols_compiled": 0, "symbols_loaded": 0, "cache_hits": 0,
          "cache_misses": 0, "compile_seconds": 0.0, "load_seconds": 0.0}
-"""Counters for this process: LLVM compilations, kernels compiled and kernels loaded from
+"""Counters for this process: LLVM compilations, symbols compiled and symbols loaded from
 the disk cache, cache hits (objects loaded from disk), and time spent compiling and
 loading."""
 
@@ -50,15 +45,16 @@ object_cache: _cache.DiskCache | None = _cache.DiskCache(namespace="llvm")
 """Where compiled objects are kept between processes; set to None to always compile."""
 
 
-def _host() -> dict:
-    """Target machine, JIT and cache version for this process, created at first use."""
+def host() -> dict:
+    """Target machine (``tm``), ``triple``, data ``layout``, function ``attrs``, JIT and
+    cache version for this process, created at first use."""
     with _lock:
         if not _state:
-            _state.update(_init_host())
+            _state.update(_inithost())
         return _state
 
 
-def _init_host() -> dict:
+def _inithost() -> dict:
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
     # Process-wide LLVM options (they would apply to other llvmlite users here too).
@@ -72,22 +68,23 @@ def _init_host() -> dict:
     triple = llvm.get_process_triple()
     tm = llvm.Target.from_triple(triple).create_target_machine(
         cpu=cpu, features=features, opt=3, jit=True, reloc="pic", codemodel="small")
-    here = Path(emit.__file__).parent   # stale objects must not outlive a change of codegen
-    source = hashlib.sha256(b"".join((here / f).read_bytes() for f in (
-        "emit.py", "scalar.py", "vmath.py", "abi.py", "pool.py")))
+    # stale objects must not outlive a change of the code that generates them
+    here = Path(__file__).parent
+    source = hashlib.sha256(b"".join(f.read_bytes() for f in (
+        *sorted(here.glob("*.py")), here.parent / "kernel.py")))
     return dict(
         tm=tm, triple=triple, layout=str(tm.target_data), lljit=llvm.create_lljit_compiler(tm),
         attrs=['"prefer-vector-width"="512"'] if "+avx512f" in features.split(",") else [],
         version=_cache.cache_key(FORMAT_VERSION, llvmlite.__version__,
                                  str(llvm.llvm_version_info), cpu, features,
-                                 str(emit.DATA_OFFSET), source.hexdigest()))
+                                 str(object.__basicsize__), source.hexdigest()))
 
 
 def compile_ir(text: str) -> bytes:
     """Optimize LLVM IR text at O2 (loop and SLP vectorization on) and return object code.
     O3 adds 20% to the time LLVM takes on a training step's kernels and made none of the
     benchmark workloads measurably faster: the vectorizers do the work that matters."""
-    h = _host()
+    h = host()
     mod = llvm.parse_assembly(text)
     mod.verify()
     _optimize(mod)
@@ -100,7 +97,7 @@ def _optimize(mod: llvm.ModuleRef) -> None:
     # The vectorizer's interleaving already unrolls the loops that matter; runtime
     # unrolling of their scalar remainders only costs compile time.
     pto.loop_unrolling = False
-    pb = llvm.create_pass_builder(_host()["tm"], pto)
+    pb = llvm.create_pass_builder(host()["tm"], pto)
     pb.getModulePassManager().run(mod, pb)
 
 
@@ -109,29 +106,21 @@ def assembly(text: str) -> str:
     with _lock:
         mod = llvm.parse_assembly(text)
         _optimize(mod)
-        return _host()["tm"].emit_assembly(mod)
+        return host()["tm"].emit_assembly(mod)
 
 
-def render(items: Sequence[tuple[Kernel, Signature]]) -> tuple[str, list[str]]:
-    """LLVM IR text for the host, and the entry symbols, of ``items``."""
-    h = _host()
-    return emit.render_module(items, h["triple"], h["layout"], h["attrs"])
-
-
-def load_kernels(items: Sequence[tuple[Kernel, Signature]]) -> list[int]:
-    """Addresses of the Python entries (:mod:`codegen.llvm.abi`) of ``items``, compiling
-    (as one module) or loading from the cache the ones this process has not loaded yet."""
-    syms = [sig.symbol(k) for k, sig in items]
+def load(symbols: Sequence[str], render: Callable[[list[str]], str],
+         imports: dict[str, int] | None = None) -> list[int]:
+    """Addresses of ``symbols``, compiling (as one module) or loading from the cache the
+    ones this process has not loaded yet: ``render(missing)`` gives the IR text of a
+    module defining those; ``imports`` resolve the module's external symbols."""
     with _lock:
-        todo = sorted({s: ks for s, ks in zip(syms, items) if s not in _loaded}.items())
+        todo = sorted(set(s for s in symbols if s not in _loaded))
         if todo:
-            from codegen.llvm import pool
-            imports = {abi.POOL_RUN: pool.run_address()}
-            addrs = _load([s for s, _ in todo], lambda: render([ks for _, ks in todo])[0],
-                          imports)
-            stats["kernels_compiled" if addrs.pop(None) else "kernels_loaded"] += len(todo)
+            addrs = _load(todo, lambda: render(todo), imports or {})
+            stats["symbols_compiled" if addrs.pop(None) else "symbols_loaded"] += len(todo)
             _loaded.update(addrs)
-        return [_loaded[s] for s in syms]
+        return [_loaded[s] for s in symbols]
 
 
 def load_module(name: str, render_ir: Callable[[], str], symbols: Sequence[str]
@@ -147,7 +136,7 @@ def load_module(name: str, render_ir: Callable[[], str], symbols: Sequence[str]
 def _load(symbols: list[str], text, imports: dict[str, int], name: str = "") -> dict:
     """Link the object of the module ``text()`` renders (from the cache, else compiled and
     cached) into the JIT; the addresses of ``symbols``, and under None whether it compiled."""
-    h = _host()
+    h = host()
     key = _cache.cache_key(h["version"], name, *symbols)
     obj = object_cache.get(key) if object_cache is not None else None
     compiled = obj is None

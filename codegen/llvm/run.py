@@ -1,6 +1,6 @@
 """Calling compiled kernels: argument checks, layout specialization, threads.
 
-A :class:`CompiledKernel` is called exactly like :func:`codegen.kernel.interpret`. Each call
+A :class:`CompiledKernel` is called exactly like :func:`codegen.interpret.interpret`. Each call
 is checked (native code never sees unchecked input), then picks the specialization its
 layout needs (compiled on first use): one flat loop when every buffer is contiguous with
 the domain's shape, else a strided loop nest whose axes are merged where the layout allows,
@@ -18,14 +18,15 @@ outermost loop, with the GIL released; small work runs on the calling thread.
 from __future__ import annotations
 
 import math
-import os
 from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from codegen.kernel import FLOATS, Kernel, KernelError, domain_of, split_stages
-from codegen.llvm import abi, jit, pool, vmath
+from codegen import settings
+from codegen.kernel import FLOATS, Kernel, KernelError, domain_of, element_strides, split_stages
+from codegen.llvm import abi, emit, jit, pool, vmath
 from codegen.llvm.emit import Signature
+from codegen.plan import Launch
 
 _FLAT = Signature("flat")
 _SPLIT = np.empty(0, np.int64)     # the meta of a launch that runs a staged kernel split
@@ -33,19 +34,33 @@ PARALLEL_MIN = 1 << 16
 """Calls with less work than this run on the calling thread; work is the domain size
 times the kernel's cost per element (:func:`cost`)."""
 
-_num_threads = int(os.environ.get("SYMGRAPH_NUM_THREADS") or os.cpu_count() or 1)
 
 
 def set_num_threads(n: int) -> None:
-    """Use ``n`` threads (the caller's included) for large kernel calls."""
-    global _num_threads
-    _num_threads = max(1, int(n))
+    """Use ``n`` threads (the caller's included) for large kernel calls
+    (:data:`codegen.settings.num_threads`)."""
+    settings.num_threads = max(1, int(n))
     if pool.started():
-        pool.ensure(_num_threads)
+        pool.ensure(settings.num_threads)
 
 
 def get_num_threads() -> int:
-    return _num_threads
+    return settings.num_threads
+
+
+def render(items: Sequence[tuple[Kernel, Signature]]) -> tuple[str, list[str]]:
+    """LLVM IR text for the host, and the entry symbols, of ``items``."""
+    h = jit.host()
+    return emit.render_module(items, h["triple"], h["layout"], h["attrs"])
+
+
+def load_kernels(items: Sequence[tuple[Kernel, Signature]]) -> list[int]:
+    """Addresses of the Python entries (:mod:`codegen.llvm.abi`) of ``items``, compiled
+    as one module (or loaded from the cache) where this process has not loaded them."""
+    symbols = [sig.symbol(k) for k, sig in items]
+    by_symbol = dict(zip(symbols, items))
+    return jit.load(symbols, lambda missing: render([by_symbol[s] for s in missing])[0],
+                    {abi.POOL_RUN: pool.run_address()})
 
 
 def grain(extent: int, work: int, flat: bool) -> int:
@@ -55,8 +70,9 @@ def grain(extent: int, work: int, flat: bool) -> int:
     machine slows down takes fewer; flat chunks start on whole 64-byte lines."""
     if work < PARALLEL_MIN:
         return 0
-    pool.ensure(_num_threads)
-    g = -(-extent // (4 * _num_threads))
+    n = settings.num_threads
+    pool.ensure(n)
+    g = -(-extent // (4 * n))
     return -(-g // 64) * 64 if flat else g
 
 
@@ -113,10 +129,6 @@ def layout(k: Kernel, domain: Sequence[int], strides: Sequence[Sequence[int]]
     return Signature(kind, tuple(loops), unit), shape + [s for st in strides for s in st]
 
 
-def _element_strides(a: np.ndarray, domain: Sequence[int]) -> list[int]:
-    return [0 if n == 1 != d else s // a.itemsize for n, s, d in zip(a.shape, a.strides, domain)]
-
-
 class _Layout(NamedTuple):
     """A checked call laid out: its specialization, outer extent and work, ``meta``, the
     fresh outputs' specs, the domain, the inputs (some copied), the outputs, and the
@@ -132,31 +144,8 @@ class _Layout(NamedTuple):
     scratch: list
 
 
-class Launch(NamedTuple):
-    """One checked layout of a kernel's calls: ``entry(extent, grain, meta, *inputs,
-    *outputs)`` runs it (nothing when ``extent`` is 0). The entry reads only each array's
-    data pointer (shapes and strides are in ``meta``), so any arrays with the checked
-    dtypes, shapes and strides may be passed, reshaped or not. ``fresh`` gives, per
-    output, the shape, the input whose memory order it copies (-1: C order) and the dtype
-    a fresh output is made with."""
-    entry: object
-    extent: int
-    grain: int
-    meta: np.ndarray | None
-    fresh: tuple[tuple[tuple[int, ...], int, np.dtype], ...]
-
-    def __call__(self, inputs: Sequence[np.ndarray], outputs: Sequence[np.ndarray] | None
-                 = None) -> list[np.ndarray]:
-        if outputs is None:
-            outputs = [np.empty(shp, dt) if like < 0 else np.empty_like(inputs[like], dt)
-                       for shp, like, dt in self.fresh]
-        if self.extent:
-            self.entry(self.extent, self.grain, self.meta, *inputs, *outputs)
-        return list(outputs)
-
-
 class CompiledKernel:
-    """A kernel compiled for the host CPU; call it like :func:`~codegen.kernel.interpret`.
+    """A kernel compiled for the host CPU; call it like :func:`~codegen.interpret.interpret`.
 
     >>> from codegen.kernel import Buffer, Instr, Store
     >>> k = Kernel("inc", (Buffer("x", "float32", 1),), (Buffer("y", "float32", 1),), 1,
@@ -194,14 +183,14 @@ class CompiledKernel:
     @property
     def source(self) -> str:
         """The LLVM IR (before optimization) of the default specialization."""
-        return jit.render([(self.kernel, self.default_signature)])[0]
+        return render([(self.kernel, self.default_signature)])[0]
 
     def _entry(self, sig: Signature, address: int | None = None):
         """The Python entry of a specialization; compiled lazily, at its first call."""
         fn = self._entries.get(sig)
         if fn is None:
             if address is None:
-                address = jit.load_kernels([(self.kernel, sig)])[0]
+                address = load_kernels([(self.kernel, sig)])[0]
             fn = self._entries[sig] = abi.python_function(address, self.kernel.name)
         return fn
 
@@ -345,7 +334,7 @@ class CompiledKernel:
                      or all(a.flags.f_contiguous for a in arrays))):
             sig, meta, extent = _FLAT, None, size
         else:
-            sig, meta = layout(k, domain, [_element_strides(a, domain) for a in arrays])
+            sig, meta = layout(k, domain, [element_strides(a) for a in arrays])
             outer = sig.loops[0] if sig.loops else None
             extent = meta[outer] if outer is not None and outer not in k.reduce_axes else 1
             meta = np.array(meta, dtype=np.int64)

@@ -15,7 +15,8 @@ from typing import Callable, Sequence
 import llvmlite.ir as ir
 import numpy as np
 
-from codegen.kernel import COMBINERS, FLOATS, OPCODES, Instr, Kernel, Store, live_values
+from codegen.kernel import (COMBINERS, FLOATS, OPCODES, Instr, Kernel, Store, live_values,
+                            walk)
 from codegen.llvm import vmath
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
@@ -195,32 +196,24 @@ class ScalarEmitter:
         """Emit a scalar SSA body; ``load(i)`` gives input ``i`` at the current point and
         ``reduced[j]`` the result of reduction store ``j``. Only the values ``needed``
         ones depend on are emitted (all when None); the others are None."""
-        live = live_values(instrs, needed) if needed is not None else None
-        vals: list[ir.Value | None] = []
-        for n, ins in enumerate(instrs):
-            if live is not None and n not in live:
-                vals.append(None)
-                continue
-            a = [vals[i] for i in ins.args]
-            src = instrs[ins.args[0]].dtype if ins.args else ins.dtype
-            if ins.op == "load":
-                v = load(ins.attr)
-            elif ins.op == "reduced":
-                v = reduced[ins.attr]
-            elif ins.op == "const":
-                v = _const(ins.dtype, ins.attr)
-            elif ins.op == "acc":
-                v = acc
-            elif ins.op == "count":
-                v = self.cast(ins.dtype, "int64", count)
-            elif ins.op == "cast":
-                v = self.cast(ins.dtype, src, a[0])
-            elif ins.op == "select":
-                v = self.b.select(a[0], a[1], a[2])
-            else:
-                v = self.scalar(ins.op, ins.dtype, src, a)
-            vals.append(v)
-        return vals
+        def emit(n: int, ins: Instr, src: str, a: list) -> ir.Value:
+            op = ins.op
+            if op == "load":
+                return load(ins.attr)
+            if op == "reduced":
+                return reduced[ins.attr]
+            if op == "const":
+                return _const(ins.dtype, ins.attr)
+            if op == "acc":
+                return acc
+            if op == "count":
+                return self.cast(ins.dtype, "int64", count)
+            if op == "cast":
+                return self.cast(ins.dtype, src, a[0])
+            if op == "select":
+                return self.b.select(a[0], a[1], a[2])
+            return self.scalar(op, ins.dtype, src, a)
+        return walk(instrs, emit, live_values(instrs, needed) if needed is not None else None)
 
     # ---- reduction combiners -----------------------------------------------------------
     def combine(self, red: str, dt: str, x, y, reassoc: bool = False) -> ir.Value:

@@ -1,7 +1,9 @@
 """Matrix products: :class:`Dot` (1-d and 2-d operands) and :class:`MatMul` (batched, same
 rank), and the user functions ``dot``, ``matmul`` (``@``), ``outer`` and ``tensordot``.
 
-Both ops lower to a library call (numpy's BLAS). Shapes follow numpy, except that batch axes
+Both ops lower to a library call by name (``dot``, ``matmul``: BLAS through numpy on the
+CPU, cuBLAS through CuPy on the GPU), which writes into a reused buffer when the product
+stays inside the function. Shapes follow numpy, except that batch axes
 broadcast only where their static size is 1 (as every broadcast in symgraph), so gradients
 know at build time which axes to sum.
 
@@ -16,11 +18,15 @@ from typing import Sequence
 
 import numpy as np
 
+from codegen.program import LibraryCall
+
 from ..graph import Apply, Op, Variable, user_trace
-from ..tensor import as_tensor, mul, sum_to_type
 from ..types import FLOATS, TensorType, result_dtype
-from .reduce import count
-from .shape import dimshuffle, reshape, transpose
+from ..variable import as_tensor, install
+from .elemwise import F, sum_to_type
+from .shape import count, dimshuffle, reshape, transpose
+
+mul = F.mul
 
 
 def _mismatch(name: str, a: TensorType, b: TensorType, why: str) -> ValueError:
@@ -55,14 +61,6 @@ def _product_shape(name: str, a: TensorType, b: TensorType) -> tuple[int | None,
     return (*batch, *rows, *cols)
 
 
-def _check_contraction(name: str, a: np.ndarray, b: np.ndarray) -> None:
-    ka, kb = a.shape[-1], b.shape[0 if b.ndim == 1 else -2]
-    if ka != kb:
-        raise ValueError(f"{name}: shapes {a.shape} and {b.shape} do not align: the last "
-                         f"axis of the first has size {ka}, the contracted axis of the "
-                         f"second {kb}")
-
-
 class Dot(Op):
     """numpy's ``dot`` of 1-d and 2-d operands: matrix-matrix, matrix-vector,
     vector-matrix and vector-vector (a scalar)."""
@@ -73,11 +71,8 @@ class Dot(Op):
         shape = _product_shape("dot", a.type, b.type)
         return Apply(self, [a, b], [TensorType(result_dtype(a.dtype, b.dtype), shape)()])
 
-    def perform(self, node, inputs):
-        a, b = inputs
-        _check_contraction("dot", a, b)
-        dt = node.outputs[0].dtype
-        return [np.asarray(np.dot(a.astype(dt, copy=False), b.astype(dt, copy=False)))]
+    def lower(self, node):
+        return LibraryCall.of("dot", dtype=node.outputs[0].dtype)
 
     def grad(self, inputs, outputs, output_grads):
         (a, b), (g,) = inputs, output_grads
@@ -111,17 +106,10 @@ class MatMul(Op):
         shape = _product_shape("matmul", a.type, b.type)
         return Apply(self, [a, b], [TensorType(result_dtype(a.dtype, b.dtype), shape)()])
 
-    def perform(self, node, inputs):
-        a, b = inputs
-        _check_contraction("matmul", a, b)
-        for ax in range(a.ndim - 2):
-            sizes = {x.shape[ax] for x, v in zip(inputs, node.inputs) if v.type.shape[ax] != 1}
-            if len(sizes) > 1:
-                raise ValueError(f"matmul: shapes {a.shape} and {b.shape} differ on batch "
-                                 f"axis {ax}. Only axes of static size 1 broadcast: declare "
-                                 "them (shape=(1, ...), dimshuffle('x', ...))")
-        dt = node.outputs[0].dtype
-        return [np.matmul(a.astype(dt, copy=False), b.astype(dt, copy=False))]
+    def lower(self, node):
+        bcast = tuple(tuple(ax for ax, d in enumerate(v.type.shape[:-2]) if d == 1)
+                      for v in node.inputs)
+        return LibraryCall.of("matmul", dtype=node.outputs[0].dtype, bcast=bcast)
 
     def grad(self, inputs, outputs, output_grads):
         (a, b), (g,) = inputs, output_grads
@@ -250,3 +238,9 @@ def tensordot(a, b, axes=2) -> Variable:
         axes_a = _axes((sa,) if isinstance(sa, (int, np.integer)) else sa, a.ndim, a.type)
         axes_b = _axes((sb,) if isinstance(sb, (int, np.integer)) else sb, b.ndim, b.type)
     return _tensordot("tensordot", a, b, axes_a, axes_b)
+
+
+install("dot", dot, np.dot)
+install("matmul", matmul, np.matmul)
+install("", outer, np.outer)
+install("", tensordot, np.tensordot)

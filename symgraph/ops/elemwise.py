@@ -1,9 +1,9 @@
-"""Elementwise operations: one table of scalar ops, one :class:`Elemwise` op applying them.
+"""Elementwise operations: one table of scalar ops, one :class:`Elemwise` op applying them,
+and the user functions (``exp``, ``add``, ``where``, ``cast``, ...).
 
 Each :class:`ScalarOp` says how its output dtype follows from its inputs' (``kind``), how
-it lowers to kernel-IR opcodes (``lower``), and its gradient. The numpy reference
-``perform``, fusion and every native backend all go through ``lower``, so an op's meaning is
-defined once (by :data:`codegen.kernel.OPCODES`).
+it lowers to kernel-IR opcodes (``lower``), and its gradient. Fusion and every backend go
+through ``lower``, so an op's meaning is defined once (by the kernel IR's opcodes).
 
 >>> import symgraph as sg
 >>> x = sg.fvector("x")
@@ -12,19 +12,21 @@ defined once (by :data:`codegen.kernel.OPCODES`).
 """
 from __future__ import annotations
 
-import sys
-
+import builtins
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
+from types import SimpleNamespace
 from typing import Callable, Sequence
 
 import numpy as np
 
-from codegen.kernel import Builder, Buffer, Kernel, Store, interpret
+from codegen.kernel import Builder, Buffer, Kernel, Store
 
-from ..graph import Apply, Op, Variable
-from ..types import FLOATS, INTS, TensorType, float_dtype, result_dtype
+from ..graph import Apply, Constant, Op, Variable
+from ..types import FLOATS, INTS, TensorType, as_dtype, float_dtype, is_weak, result_dtype
+from ..variable import TensorConstant, as_tensor, constant, install
+from .fused import Fused, bcast_axes
 
 # kind -> (dtype the op computes in, dtype it returns), from the inputs' common dtype
 _KINDS: dict[str, Callable[[str], tuple[str, str]]] = {
@@ -93,49 +95,49 @@ class ScalarOp:
     def __str__(self) -> str:
         return self.name
 
-
-def _T():
-    # the package's `tensor` attribute is the constructor sg.tensor, not this module
-    return sys.modules["symgraph.tensor"]
+    def __reduce__(self):
+        # pickled by name: the table holds the one instance (its rules are lambdas)
+        return (cast_op, (self.to,)) if self.kind == "cast" else (scalar_op, (self.name,))
 
 
 def _d(f):
-    """A gradient rule for a unary op: ``f(T, x, z, g) -> grad``."""
-    return lambda ins, z, g: [f(_T(), ins[0], z, g)]
+    """A gradient rule for a unary op: ``f(x, z, g) -> grad``, written with the user
+    functions of this module (``F``, filled at its end)."""
+    return lambda ins, z, g: [f(ins[0], z, g)]
 
 
 _LN2, _LN10, _2_SQRTPI = math.log(2), math.log(10), 2 / math.sqrt(math.pi)
 
 _unary = [  # name, opcode, gradient
-    ("exp", None, _d(lambda T, x, z, g: g * z)),
-    ("exp2", None, _d(lambda T, x, z, g: g * z * _LN2)),
-    ("expm1", None, _d(lambda T, x, z, g: g * (z + 1))),
-    ("log", None, _d(lambda T, x, z, g: g / x)),
-    ("log2", None, _d(lambda T, x, z, g: g / (x * _LN2))),
-    ("log10", None, _d(lambda T, x, z, g: g / (x * _LN10))),
-    ("log1p", None, _d(lambda T, x, z, g: g / (x + 1))),
-    ("sqrt", None, _d(lambda T, x, z, g: g * 0.5 / z)),
-    ("sin", None, _d(lambda T, x, z, g: g * T.cos(x))),
-    ("cos", None, _d(lambda T, x, z, g: -g * T.sin(x))),
-    ("tan", None, _d(lambda T, x, z, g: g * (z * z + 1))),
-    ("arcsin", "asin", _d(lambda T, x, z, g: g / T.sqrt(1 - x * x))),
-    ("arccos", "acos", _d(lambda T, x, z, g: -g / T.sqrt(1 - x * x))),
-    ("arctan", "atan", _d(lambda T, x, z, g: g / (x * x + 1))),
-    ("sinh", None, _d(lambda T, x, z, g: g * T.cosh(x))),
-    ("cosh", None, _d(lambda T, x, z, g: g * T.sinh(x))),
-    ("tanh", None, _d(lambda T, x, z, g: g * (1 - z * z))),
-    ("arcsinh", "asinh", _d(lambda T, x, z, g: g / T.sqrt(x * x + 1))),
-    ("arccosh", "acosh", _d(lambda T, x, z, g: g / T.sqrt(x * x - 1))),
-    ("arctanh", "atanh", _d(lambda T, x, z, g: g / (1 - x * x))),
-    ("erf", None, _d(lambda T, x, z, g: g * _2_SQRTPI * T.exp(-x * x))),
-    ("erfc", None, _d(lambda T, x, z, g: -g * _2_SQRTPI * T.exp(-x * x))),
-    ("sigmoid", None, _d(lambda T, x, z, g: g * z * (1 - z))),
-    ("softplus", None, _d(lambda T, x, z, g: g * T.sigmoid(x))),
+    ("exp", None, _d(lambda x, z, g: g * z)),
+    ("exp2", None, _d(lambda x, z, g: g * z * _LN2)),
+    ("expm1", None, _d(lambda x, z, g: g * (z + 1))),
+    ("log", None, _d(lambda x, z, g: g / x)),
+    ("log2", None, _d(lambda x, z, g: g / (x * _LN2))),
+    ("log10", None, _d(lambda x, z, g: g / (x * _LN10))),
+    ("log1p", None, _d(lambda x, z, g: g / (x + 1))),
+    ("sqrt", None, _d(lambda x, z, g: g * 0.5 / z)),
+    ("sin", None, _d(lambda x, z, g: g * F.cos(x))),
+    ("cos", None, _d(lambda x, z, g: -g * F.sin(x))),
+    ("tan", None, _d(lambda x, z, g: g * (z * z + 1))),
+    ("arcsin", "asin", _d(lambda x, z, g: g / F.sqrt(1 - x * x))),
+    ("arccos", "acos", _d(lambda x, z, g: -g / F.sqrt(1 - x * x))),
+    ("arctan", "atan", _d(lambda x, z, g: g / (x * x + 1))),
+    ("sinh", None, _d(lambda x, z, g: g * F.cosh(x))),
+    ("cosh", None, _d(lambda x, z, g: g * F.sinh(x))),
+    ("tanh", None, _d(lambda x, z, g: g * (1 - z * z))),
+    ("arcsinh", "asinh", _d(lambda x, z, g: g / F.sqrt(x * x + 1))),
+    ("arccosh", "acosh", _d(lambda x, z, g: g / F.sqrt(x * x - 1))),
+    ("arctanh", "atanh", _d(lambda x, z, g: g / (1 - x * x))),
+    ("erf", None, _d(lambda x, z, g: g * _2_SQRTPI * F.exp(-x * x))),
+    ("erfc", None, _d(lambda x, z, g: -g * _2_SQRTPI * F.exp(-x * x))),
+    ("sigmoid", None, _d(lambda x, z, g: g * z * (1 - z))),
+    ("softplus", None, _d(lambda x, z, g: g * F.sigmoid(x))),
 ]
 
 
 def _zero_grads(ins, z, g):
-    return [_T().zeros_like(i) for i in ins]
+    return [zeros_like(i) for i in ins]
 
 
 def _no_grads(ins, z, g):
@@ -143,19 +145,19 @@ def _no_grads(ins, z, g):
 
 
 def _pow_grad(ins, z, g):
-    T, (x, y) = _T(), ins
-    safe_x = T.where(T.eq(x, 0), T.ones_like(x), x)
-    return [g * y * x ** (y - 1), g * z * T.log(safe_x)]
+    x, y = ins
+    safe_x = where(F.equal(x, 0), ones_like(x), x)
+    return [g * y * x ** (y - 1), g * z * F.log(safe_x)]
 
 
 def _mod_grad(ins, z, g):
     x, y = ins
-    return [g, -g * _T().floor_divide(x, y)]
+    return [g, -g * F.floor_divide(x, y)]
 
 
 def _where_grad(ins, z, g):
-    T, c = _T(), ins[0]
-    return [None, T.where(c, g, T.zeros_like(g)), T.where(c, T.zeros_like(g), g)]
+    c = ins[0]
+    return [None, where(c, g, zeros_like(g)), where(c, zeros_like(g), g)]
 
 
 def _cast_grad(ins, z, g):
@@ -185,11 +187,11 @@ _reg(
         g * ins[1] / (ins[0] * ins[0] + ins[1] * ins[1]),
         -g * ins[0] / (ins[0] * ins[0] + ins[1] * ins[1])]),
     ScalarOp("maximum", 2, "any", "max", lambda ins, z, g: [
-        g * _T().ge(ins[0], ins[1]), g * _T().lt(ins[0], ins[1])]),
+        g * F.greater_equal(ins[0], ins[1]), g * F.less(ins[0], ins[1])]),
     ScalarOp("minimum", 2, "any", "min", lambda ins, z, g: [
-        g * _T().le(ins[0], ins[1]), g * _T().gt(ins[0], ins[1])]),
+        g * F.less_equal(ins[0], ins[1]), g * F.greater(ins[0], ins[1])]),
     ScalarOp("neg", 1, "arith", None, lambda ins, z, g: [-g]),
-    ScalarOp("abs", 1, "arith", None, lambda ins, z, g: [g * _T().sign(ins[0])]),
+    ScalarOp("abs", 1, "arith", None, lambda ins, z, g: [g * F.sign(ins[0])]),
     ScalarOp("sign", 1, "arith", None, _zero_grads),
     ScalarOp("square", 1, "arith", None, lambda ins, z, g: [g * 2 * ins[0]],
              lambda b, dt, x: b.emit("mul", dt, (x, x))),
@@ -210,6 +212,11 @@ _reg(
     ScalarOp("where", 3, "select", None, _where_grad),
     ScalarOp("second", 2, "second", None, lambda ins, z, g: [None, g]),
 )
+
+
+def scalar_op(name: str) -> ScalarOp:
+    """The scalar op called ``name`` (see :data:`SCALAR_OPS`)."""
+    return SCALAR_OPS[name]
 
 
 @lru_cache(maxsize=None)
@@ -271,10 +278,18 @@ class Elemwise(Op):
                 (Buffer("out", b.dtype(out), ndim),), ndim, tuple(b.body), (Store(out),))
         return self._kernels[key]
 
-    def perform(self, node: Apply, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        out_shape = check_broadcast(node, [i.shape for i in inputs])
-        k = self.kernel(tuple(v.type.dtype for v in node.inputs), node.outputs[0].ndim)
-        return interpret(k, inputs, shape=out_shape)
+    def as_kernel(self, node: Apply) -> Fused:
+        """The node as a one-op kernel node (the lowering, and staged fusion, use it)."""
+        full = tuple(range(node.outputs[0].ndim))
+        kernel = self.kernel(tuple(v.dtype for v in node.inputs), len(full))
+        return Fused(kernel, [full] * len(node.inputs), [()],
+                     [bcast_axes(v) for v in node.inputs], [str(self)])
+
+    def lower(self, node: Apply):
+        return self.as_kernel(node).lower(node)
+
+    def __getstate__(self):
+        return {"scalar": self.scalar, "_kernels": {}}
 
     def grad(self, inputs, outputs, output_grads):
         g = output_grads[0]
@@ -282,18 +297,127 @@ class Elemwise(Op):
             return [None] * len(inputs)
         grads = self.scalar.grad(list(inputs), outputs[0], g)
         return [None if (gi is None or x.dtype not in FLOATS) else
-                _T().sum_to_type(gi, x.type) for x, gi in zip(inputs, grads)]
+                sum_to_type(gi, x.type) for x, gi in zip(inputs, grads)]
 
 
-def check_broadcast(node: Apply, shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
-    """The run-time output shape of an elementwise node; only static-1 axes broadcast."""
-    out = []
-    for ax in range(node.outputs[0].ndim):
-        sizes = [s[ax] for s, v in zip(shapes, node.inputs) if v.type.shape[ax] != 1]
-        if len(set(sizes)) > 1 or (sizes and 1 in sizes and max(sizes) > 1):
-            raise ValueError(
-                f"shapes {' and '.join(map(str, shapes))} do not match on axis {ax}. Only "
-                "axes of static size 1 broadcast: declare them (sg.row, sg.col, "
-                "shape=(1, None), dimshuffle('x', ...), keepdims=True)")
-        out.append(sizes[0] if sizes else 1)
-    return tuple(out)
+
+
+# ---------------------------------------------------------------- user functions
+@lru_cache(maxsize=None)
+def _elemwise(name: str) -> Elemwise:
+    return Elemwise(SCALAR_OPS[name])
+
+
+def _weak_const(value, others: list[Variable], exact: bool = False) -> TensorConstant:
+    """A Python scalar as the constant numpy 2 makes of it next to ``others`` (NEP 50)."""
+    if not others:
+        return constant(value)
+    dt = result_dtype(*(o.dtype for o in others), value)
+    if dt in FLOATS:
+        return constant(float(value), dt)  # an int rounds to the float type, as in numpy
+    if dt in INTS and not np.iinfo(dt).min <= value <= np.iinfo(dt).max:
+        if exact:  # numpy 2 compares and divides by an out-of-range int exactly
+            return constant(value)
+        raise OverflowError(f"Python integer {value} out of bounds for {dt} (as in numpy "
+                            f"2): cast the tensor to a wider dtype first")
+    return constant(value, dt)
+
+
+def apply_elemwise(op: Elemwise, *args) -> Variable:
+    """Apply an elementwise op, turning Python scalars into weak constants and padding
+    lower-rank inputs with leading broadcast axes (numpy's rule)."""
+    strong = [a for a in args if isinstance(a, Variable)]
+    exact = op.scalar.kind in ("cmp", "divide")  # int8 < 300 is True, int8 / 300 float64
+    xs = [a if isinstance(a, Variable) else
+          (_weak_const(a, strong, exact) if is_weak(a) else as_tensor(a)) for a in args]
+    nd = builtins.max(x.ndim for x in xs)
+    if nd:
+        xs = [x if x.ndim == nd else
+              constant(x.data.reshape((1,) * (nd - x.ndim) + x.data.shape))
+              if isinstance(x, Constant) else
+              x.dimshuffle(*(["x"] * (nd - x.ndim)), *range(x.ndim)) for x in xs]
+    return op.make_node(*xs).outputs[0]
+
+
+def _ufunc(name: str) -> Callable:
+    def f(*args):
+        return apply_elemwise(_elemwise(name), *args)
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = f"Elementwise ``{name}``, as numpy's."
+    return f
+
+
+UFUNCS: dict[str, Callable] = {n: _ufunc(n) for n in SCALAR_OPS}
+"""The user function of every scalar op, by name (``UFUNCS["exp"](x)``)."""
+
+
+def cast(x, dtype) -> Variable:
+    """``x`` converted to ``dtype`` (numpy's ``astype``)."""
+    x = as_tensor(x)
+    dtype = as_dtype(dtype)
+    if x.dtype == dtype:
+        return x
+    return Elemwise(cast_op(dtype)).make_node(x).outputs[0]
+
+
+def where(cond, a, b) -> Variable:
+    """``a`` where ``cond`` else ``b`` (numpy's ``where``, Theano's ``switch``)."""
+    return apply_elemwise(_elemwise("where"), cond, a, b)
+
+
+def clip(x, lo, hi) -> Variable:
+    """``x`` limited to ``[lo, hi]``."""
+    return UFUNCS["minimum"](UFUNCS["maximum"](x, lo), hi)
+
+
+def relu(x) -> Variable:
+    """``max(x, 0)``."""
+    return UFUNCS["maximum"](x, 0)
+
+
+def zeros_like(x, dtype=None) -> Variable:
+    x = as_tensor(x)
+    return UFUNCS["second"](x, constant(0, dtype or x.dtype))
+
+
+def ones_like(x, dtype=None) -> Variable:
+    x = as_tensor(x)
+    return UFUNCS["second"](x, constant(1, dtype or x.dtype))
+
+
+def fill(x, value) -> Variable:
+    """A tensor shaped like ``x`` holding ``value`` (Theano's ``fill``)."""
+    return UFUNCS["second"](x, value)
+
+
+def sum_to_type(g: Variable, t: TensorType) -> Variable:
+    """The gradient ``g`` summed over the axes that ``t`` broadcasts, cast to ``t``'s
+    dtype: how a broadcast input receives its gradient."""
+    axes = tuple(a for a in range(t.ndim) if t.shape[a] == 1 and g.type.shape[a] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return cast(g, t.dtype)
+
+
+F = SimpleNamespace(**{**UFUNCS, "where": where, "cast": cast})
+"""The user functions the gradient rules above are written with."""
+
+# numpy ufuncs and functions that mean the same on symbolic tensors
+_NUMPY_NAMES = {
+    "add": np.add, "sub": np.subtract, "mul": np.multiply, "true_divide": np.true_divide,
+    "floor_divide": np.floor_divide, "mod": np.remainder, "power": np.power,
+    "neg": np.negative, "abs": np.absolute, "maximum": np.maximum, "minimum": np.minimum,
+    "round": (np.rint, np.round), "arcsin": np.arcsin, "arccos": np.arccos,
+    "arctan": np.arctan, "arctan2": np.arctan2, "arcsinh": np.arcsinh,
+    "arccosh": np.arccosh, "arctanh": np.arctanh,
+    **{n: getattr(np, n) for n in (
+        "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt", "sin", "cos",
+        "tan", "sinh", "cosh", "tanh", "sign", "square", "floor", "ceil", "trunc", "less",
+        "less_equal", "greater", "greater_equal", "equal", "not_equal", "isnan", "isinf",
+        "isfinite", "invert", "bitwise_and", "bitwise_or", "bitwise_xor")},
+}
+for _name, _fn in UFUNCS.items():
+    install(_name, _fn, _NUMPY_NAMES.get(_name))
+install("cast", cast)
+install("where", where, np.where)
+install("clip", clip, np.clip)

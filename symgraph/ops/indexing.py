@@ -3,11 +3,12 @@ mask among basic entries (:class:`AdvancedSubtensor`, a gather), and their funct
 writes ``set_subtensor`` / ``inc_subtensor`` (:class:`IncSubtensor`,
 :class:`AdvancedIncSubtensor`, a scatter with ``np.add.at`` semantics).
 
-An index is kept as ``idx_list``, a tuple of hashable entries (the op's ``__props__``):
-``("int", i)``, ``("slice", start, stop, step)``, ``("new",)``, ``("...",)`` and
-``("array", k)`` (an index array covering ``k`` axes: 1, or a mask's rank). A bound or
-integer that is a symbolic scalar is written :data:`SYM` and its variable is an input of
-the node; index inputs follow ``x`` (and ``y``) in the order their entries appear.
+An index is kept as ``idx_list``, a tuple of hashable entries (the op's ``__props__``), in
+the format of :mod:`codegen.lib.index`: ``("int", i)``, ``("slice", start, stop, step)``,
+``("new",)``, ``("...",)`` and ``("array", k)``. A bound or integer that is a symbolic
+scalar is written :data:`SYM` and its variable is an input of the node; index inputs
+follow ``x`` (and ``y``) in the order their entries appear. Basic indexing lowers to a view;
+the rest to the library's ``gather``, ``write_slice`` and ``scatter``.
 
 >>> import symgraph as sg, numpy as np
 >>> x, n = sg.dmatrix("x"), sg.lscalar("n")
@@ -18,89 +19,19 @@ the node; index inputs follow ``x`` (and ``y``) in the order their entries appea
 """
 from __future__ import annotations
 
-import sys
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 
+from codegen.lib.index import (SYM, Entry, check_array_range, check_range, fmt, index_shape,
+                               walk, width)
+from codegen.program import LibraryCall
+
 from ..graph import Apply, Constant, Op, Variable
 from ..types import FLOATS, INTS, TensorType
-from .reduce import normalize_axes
-from .shape import Shape, reshape
-
-#: a slice bound or integer index given at run time by a symbolic scalar input
-SYM = "?"
-Entry = tuple
-
-
-def _T():
-    return sys.modules["symgraph.tensor"]
-
-
-# ---------------------------------------------------------------- the index structure
-def _width(e: Entry) -> int:
-    """How many axes of ``x`` an entry consumes (an ellipsis: see :func:`_walk`)."""
-    return {"int": 1, "slice": 1, "array": e[-1]}.get(e[0], 0)
-
-
-def _walk(idx_list: Sequence[Entry], ndim: int) -> Iterator[tuple[Entry, int]]:
-    """Each entry with the first axis of ``x`` it applies to; the ellipsis takes the axes
-    the other entries leave."""
-    axis, rest = 0, ndim - sum(_width(e) for e in idx_list)
-    for e in idx_list:
-        yield e, axis
-        axis += rest if e[0] == "..." else _width(e)
-
-
-def _slice_len(e: Entry, n: int | None) -> int | None:
-    if n == 0:
-        return 0
-    if n is None or SYM in e[1:]:
-        return None
-    return len(range(*slice(*e[1:]).indices(n)))
-
-
-def index_shape(idx_list: Sequence[Entry], shape: Sequence[int | None],
-                adv_shape: Sequence[int | None] | None) -> list[int | None]:
-    """numpy's result shape for indexing ``shape`` (None: unknown) by ``idx_list``;
-    ``adv_shape`` is the advanced index's own result shape (the array's shape, or
-    ``(count,)`` for a mask), None without one. Integers join an array as advanced
-    indices: their result goes where they stand if they are adjacent, else first."""
-    out: list[int | None] = []
-    adv_pos, at = [], 0
-    used = sum(_width(e) for e in idx_list)
-    for pos, (e, axis) in enumerate(_walk(idx_list, len(shape))):
-        kind = e[0]
-        if kind == "...":
-            out += shape[axis:axis + len(shape) - used]
-        elif kind == "new":
-            out.append(1)
-        elif kind == "slice":
-            out.append(_slice_len(e, shape[axis]))
-        elif adv_shape is not None:
-            at = at if adv_pos else len(out)
-            adv_pos.append(pos)
-    out += shape[len(shape) if ("...",) in idx_list else used:]
-    if adv_shape is not None:
-        if adv_pos != list(range(adv_pos[0], adv_pos[-1] + 1)):
-            at = 0
-        out[at:at] = list(adv_shape)
-    return out
-
-
-def _fmt(idx_list: Sequence[Entry]) -> str:
-    """The index as written, ``?`` for a symbolic scalar, ``[]`` for the array."""
-    def one(e: Entry) -> str:
-        if e[0] == "slice":
-            start, stop, step = ("" if b is None else str(b) for b in e[1:])
-            return f"{start}:{stop}" + (f":{step}" if step else "")
-        return {"int": str(e[-1]), "new": "None", "...": "...", "array": "[]"}[e[0]]
-    return ", ".join(map(one, idx_list))
-
-
-def _check_range(i: int, n: int, axis: int) -> None:
-    if not -n <= i < n:
-        raise IndexError(f"index {i} is out of range for axis {axis} of size {n}")
+from ..variable import as_tensor, constant, install
+from .elemwise import cast, sum_to_type, zeros_like
+from .shape import Shape, normalize_axes, reshape
 
 
 def _to_scalar(v, what: str, inputs: list[Variable]) -> int | str | None:
@@ -134,7 +65,6 @@ def _is_array(item) -> bool:
 
 def _as_index_array(v) -> Variable:
     """An array index (list, ndarray or variable) as an integer or bool variable."""
-    from ..tensor import as_tensor
     if isinstance(v, list) and any(isinstance(e, Variable) for e in v):
         v = as_tensor(v)
     if not isinstance(v, Variable):
@@ -181,9 +111,9 @@ def parse_index(x: Variable, idx) -> tuple[tuple[Entry, ...], list[Variable]]:
             inputs.append(arr)
         else:
             entries.append(("int", _to_scalar(item, "an index", inputs)))
-    used = sum(_width(e) for e in entries)
+    used = sum(width(e) for e in entries)
     if used > x.ndim:
-        raise IndexError(f"too many indices for {x.type}: the index [{_fmt(entries)}] "
+        raise IndexError(f"too many indices for {x.type}: the index [{fmt(entries)}] "
                          f"uses {used} axes, the tensor has {x.ndim}")
     return tuple(entries), inputs
 
@@ -199,7 +129,7 @@ class _IndexOp(Op):
         self.idx_list = tuple(idx_list)
 
     def __str__(self) -> str:
-        return f"{self.name}{{{_fmt(self.idx_list)}}}"
+        return f"{self.name}{{{fmt(self.idx_list)}}}"
 
     def region_type(self, x: Variable, idx: Sequence[Variable]) -> list[int | None]:
         """The static shape of ``x[idx]``, after checking ``idx`` fits ``idx_list``."""
@@ -208,11 +138,11 @@ class _IndexOp(Op):
         if wants != len(idx) or bool(arrays) != self.advanced or arrays > 1:
             raise TypeError(f"{self}: expected {wants} index inputs "
                             f"({'one' if self.advanced else 'no'} array), got {len(idx)}")
-        if sum(_width(e) for e in self.idx_list) > x.ndim:
-            raise IndexError(f"too many indices for {x.type}: [{_fmt(self.idx_list)}]")
+        if sum(width(e) for e in self.idx_list) > x.ndim:
+            raise IndexError(f"too many indices for {x.type}: [{fmt(self.idx_list)}]")
         it = iter(idx)
         adv_shape = None
-        for e, axis in _walk(self.idx_list, x.ndim):
+        for e, axis in walk(self.idx_list, x.ndim):
             if e[0] == "array":
                 v = next(it)
                 adv_shape = self._check_array(e, v, x, axis)
@@ -224,7 +154,7 @@ class _IndexOp(Op):
                         raise TypeError(f"{self}: index inputs must be integer scalars, "
                                         f"got {v.type}")
             if e[0] == "int" and e[1] != SYM and x.type.shape[axis] is not None:
-                _check_range(e[1], x.type.shape[axis], axis)
+                check_range(e[1], x.type.shape[axis], axis)
         return index_shape(self.idx_list, x.type.shape, adv_shape)
 
     def _check_array(self, e: Entry, v: Variable, x: Variable, axis: int) -> tuple:
@@ -242,54 +172,8 @@ class _IndexOp(Op):
                             f">= 1, got {v.type}")
         n = x.type.shape[axis]
         if isinstance(v, Constant) and n is not None and v.data.size:
-            _check_array_range(v.data, n, axis)
+            check_array_range(v.data, n, axis)
         return v.type.shape
-
-    def bind(self, x: np.ndarray, values: Sequence[np.ndarray]
-             ) -> tuple[tuple, tuple[Entry, ...], tuple | None]:
-        """The numpy index for these run-time index values (range-checked), the
-        ``idx_list`` with them filled in, and the advanced index's result shape."""
-        it = iter(values)
-        index, concrete, adv_shape = [], [], None
-        for e, axis in _walk(self.idx_list, x.ndim):
-            kind = e[0]
-            if kind == "array":
-                a = next(it)
-                if a.dtype == bool:
-                    if a.shape != x.shape[axis:axis + a.ndim]:
-                        raise IndexError(f"a mask of shape {a.shape} does not fit axes "
-                                         f"{axis}..{axis + a.ndim - 1} of shape {x.shape}")
-                    adv_shape = (int(np.count_nonzero(a)),)
-                else:
-                    if a.size:
-                        _check_array_range(a, x.shape[axis], axis)
-                    adv_shape = a.shape
-                index.append(a)
-                concrete.append(e)
-                continue
-            e = (kind, *(int(next(it)) if b == SYM else b for b in e[1:]))
-            if kind == "int":
-                _check_range(e[1], x.shape[axis], axis)
-                index.append(e[1])
-            elif kind == "slice":
-                index.append(slice(*e[1:]))
-            else:
-                index.append(None if kind == "new" else Ellipsis)
-            concrete.append(e)
-        return tuple(index), tuple(concrete), adv_shape
-
-
-def _check_array_range(a: np.ndarray, n: int, axis: int) -> None:
-    bad = a[(a < -n) | (a >= n)]
-    if bad.size:
-        raise IndexError(f"index {int(bad.flat[0])} is out of range for axis {axis} of "
-                         f"size {n}")
-
-
-def _view(x: np.ndarray, index: tuple) -> np.ndarray:
-    """``x[index]`` for a basic index, always an ndarray view (a trailing ellipsis keeps
-    numpy from turning an all-integer index into a scalar)."""
-    return x[index if Ellipsis in index else (*index, Ellipsis)]
 
 
 class _Read(_IndexOp):
@@ -303,16 +187,15 @@ class _Read(_IndexOp):
         if x.dtype not in FLOATS:
             return [None] * len(inputs)
         write = AdvancedIncSubtensor if self.advanced else IncSubtensor
-        gx = write(self.idx_list, False).make_node(_T().zeros_like(x), g, *idx).outputs[0]
+        gx = write(self.idx_list, False).make_node(zeros_like(x), g, *idx).outputs[0]
         return [gx, *[None] * len(idx)]
 
 
 class Subtensor(_Read):
     """Basic indexing (ints, slices, None, ...): a view of ``x``."""
 
-    def perform(self, node, inputs):
-        x, *values = inputs
-        return [_view(x, self.bind(x, values)[0])]
+    def lower(self, node):
+        return LibraryCall.of("subtensor", index=self.idx_list)
 
 
 class AdvancedSubtensor(_Read):
@@ -320,9 +203,8 @@ class AdvancedSubtensor(_Read):
     numpy's placement of the array's axes."""
     advanced = True
 
-    def perform(self, node, inputs):
-        x, *values = inputs
-        return [x[self.bind(x, values)[0]]]
+    def lower(self, node):
+        return LibraryCall.of("gather", index=self.idx_list)
 
 
 class _Write(_IndexOp):
@@ -350,56 +232,39 @@ class _Write(_IndexOp):
                             "or cast it first")
         if y.ndim > len(region):
             raise ValueError(f"{self.name}: a value of rank {y.ndim} ({y.type}) cannot fill "
-                             f"the rank-{len(region)} region x[{_fmt(self.idx_list)}] of "
+                             f"the rank-{len(region)} region x[{fmt(self.idx_list)}] of "
                              f"{x.type}")
         for a, s in enumerate(y.type.shape):
             r = region[len(region) - y.ndim + a]
             if None not in (s, r) and s not in (1, r):
                 raise ValueError(f"{self.name}: a value of type {y.type} does not fit the "
-                                 f"region x[{_fmt(self.idx_list)}] of static shape "
+                                 f"region x[{fmt(self.idx_list)}] of static shape "
                                  f"{tuple(region)} of {x.type}")
         return Apply(self, [x, y, *idx], [x.type()])
 
-    def check_fits(self, node: Apply, y: np.ndarray, region: tuple) -> None:
-        """At run time ``y`` must match the region except on its static-1 axes."""
-        lead = len(region) - y.ndim
-        for a, (s, n) in enumerate(zip(node.inputs[1].type.shape, y.shape)):
-            if s != 1 and n != region[lead + a]:
-                raise ValueError(
-                    f"{self.name}: a value of shape {y.shape} does not fit the region "
-                    f"x[{_fmt(self.idx_list)}] of shape {region} (axis {a}; only axes of "
-                    "static size 1 broadcast)")
+    def lower(self, node):
+        ones = tuple(a for a, d in enumerate(node.inputs[1].type.shape) if d == 1)
+        return LibraryCall.of("scatter" if self.advanced else "write_slice",
+                              index=self.idx_list, set=self.set_instead_of_inc, ones=ones)
 
     def grad(self, inputs, outputs, output_grads):
         (x, y, *idx), (g,) = inputs, output_grads
         if x.dtype not in FLOATS:
             return [None] * len(inputs)
-        T = _T()
         gx = g
         if self.set_instead_of_inc:    # what was written over does not reach the output
             gx = type(self)(self.idx_list, True).make_node(
-                g, T.constant(0, g.dtype), *idx).outputs[0]
+                g, constant(0, g.dtype), *idx).outputs[0]
         read = AdvancedSubtensor if self.advanced else Subtensor
         gy = read(self.idx_list).make_node(g, *idx).outputs[0]
         lead = tuple(range(gy.ndim - y.ndim))
         if lead:
-            gy = T.sum(gy, axis=lead)
-        return [gx, T.sum_to_type(gy, y.type), *[None] * len(idx)]
+            gy = gy.sum(axis=lead)
+        return [gx, sum_to_type(gy, y.type), *[None] * len(idx)]
 
 
 class IncSubtensor(_Write):
     """Set or increase a basic-indexing region: written in place in a copy of ``x``."""
-
-    def perform(self, node, inputs):
-        x, y, *values = inputs
-        out = x.copy()
-        region = _view(out, self.bind(x, values)[0])
-        self.check_fits(node, y, region.shape)
-        if self.set_instead_of_inc:
-            region[...] = y
-        else:
-            region += y
-        return [out]
 
 
 class AdvancedIncSubtensor(_Write):
@@ -407,17 +272,6 @@ class AdvancedIncSubtensor(_Write):
     every increment (``np.add.at``); for a set the last write wins (as numpy), and the
     gradient to ``y`` then still counts the overwritten values."""
     advanced = True
-
-    def perform(self, node, inputs):
-        x, y, *values = inputs
-        out = x.copy()
-        index, concrete, adv = self.bind(x, values)
-        self.check_fits(node, y, tuple(index_shape(concrete, x.shape, adv)))
-        if self.set_instead_of_inc:
-            out[index] = y
-        else:
-            np.add.at(out, index, y)
-        return [out]
 
 
 # ---------------------------------------------------------------- user functions
@@ -434,14 +288,13 @@ def getitem(x, idx) -> Variable:
     >>> sg.tensor("v", "float32", shape=(4, None))[::-2, 0].type
     TensorType(float32, (2,))
     """
-    from ..tensor import as_tensor, constant
     x = as_tensor(x)
     idx_list, inputs = parse_index(x, idx)
     if (x.owner is not None and isinstance(x.owner.op, Shape) and len(idx_list) == 1
             and idx_list[0][0] == "int" and idx_list[0][1] != SYM):
         # x.shape[i] of a statically known size is that size: shape code stays cheap
         i, src = idx_list[0][1], x.owner.inputs[0]
-        _check_range(i, src.ndim, 0)
+        check_range(i, src.ndim, 0)
         if src.type.shape[i] is not None:
             return constant(np.int64(src.type.shape[i]))
     op = AdvancedSubtensor if any(e[0] == "array" for e in idx_list) else Subtensor
@@ -449,7 +302,6 @@ def getitem(x, idx) -> Variable:
 
 
 def _write(view: Variable, y, set_: bool) -> Variable:
-    from ..tensor import as_tensor, cast, constant
     fname = "set_subtensor" if set_ else "inc_subtensor"
     node = view.owner if isinstance(view, Variable) else None
     if node is None or not isinstance(node.op, (Subtensor, AdvancedSubtensor)):
@@ -502,7 +354,6 @@ def take(x, indices, axis: int | None = None) -> Variable:
     >>> sg.take(x, [1, 0], axis=1).eval({x: np.array([[1.0, 2.0]])}).tolist()
     [[2.0, 1.0]]
     """
-    from ..tensor import as_tensor
     x = as_tensor(x)
     if axis is None:
         x, axis = reshape(x, (-1,)), 0
@@ -513,3 +364,7 @@ def take(x, indices, axis: int | None = None) -> Variable:
         raise IndexError("take: indices must be integers, got bools (index with a mask: "
                          "x[mask])")
     return getitem(x, (slice(None),) * axis + (indices,))
+
+
+install("getitem", getitem)
+install("", take, np.take)

@@ -11,23 +11,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from codegen.program import LibraryCall
+
 from ..graph import Apply, Op, Variable, user_trace
-from ..tensor import (abs_, as_tensor, cast, clip, exp, expm1, log, relu as _relu, sigmoid,
-                      softplus, sum, where)
 from ..types import FLOATS, INTS, TensorType, float_dtype
-from .reduce import normalize_axes
+from ..variable import as_tensor
+from .elemwise import F, cast, clip, relu as _relu, where
+from .reduce import sum
+from .shape import normalize_axes
+
+abs_, exp, expm1, log, sigmoid, softplus = F.abs, F.exp, F.expm1, F.log, F.sigmoid, F.softplus
 
 __all__ = ["Softmax", "LogSoftmax", "Pick", "PickGrad", "softmax", "log_softmax", "pick",
            "categorical_crossentropy", "binary_crossentropy", "sigmoid_binary_crossentropy",
            "sigmoid", "softplus", "softsign", "hard_sigmoid", "relu", "elu"]
-
-
-def _shifted(x: np.ndarray, axis: int) -> np.ndarray:
-    """``x`` minus its maximum along ``axis``, so exp neither overflows nor underflows to
-    all zeros; a non-finite maximum (a row of -inf, a +inf) shifts by 0 instead, giving
-    what the unshifted formula gives (NaN for those rows, as scipy)."""
-    m = np.max(x, axis=axis, keepdims=True)
-    return x - np.where(np.isfinite(m), m, 0)
 
 
 class _AxisOp(Op):
@@ -43,20 +40,14 @@ class _AxisOp(Op):
                             f"that axis, got {x.type}")
         return Apply(self, [x], [x.type()])
 
-    def perform(self, node, inputs):
-        x = inputs[0]
-        if x.size == 0:
-            return [np.empty_like(x)]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return [self._compute(_shifted(x, self.axis))]
+    def lower(self, node):
+        # compiled functions normally run the staged kernel the rewrites make of this op;
+        # the library entry serves graphs compiled without rewrites
+        return LibraryCall.of("softmax", axis=self.axis, log=isinstance(self, LogSoftmax))
 
 
 class Softmax(_AxisOp):
     """``exp(x) / sum(exp(x), axis)``, computed after subtracting the maximum."""
-
-    def _compute(self, s: np.ndarray) -> np.ndarray:
-        e = np.exp(s)
-        return e / e.sum(axis=self.axis, keepdims=True)
 
     def grad(self, inputs, outputs, output_grads):
         (y,), (g,) = outputs, output_grads
@@ -66,9 +57,6 @@ class Softmax(_AxisOp):
 class LogSoftmax(_AxisOp):
     """``x - logsumexp(x, axis)``, computed after subtracting the maximum (so it stays
     exact where softmax underflows to 0)."""
-
-    def _compute(self, s: np.ndarray) -> np.ndarray:
-        return s - np.log(np.exp(s).sum(axis=self.axis, keepdims=True))
 
     def grad(self, inputs, outputs, output_grads):
         (y,), (g,) = outputs, output_grads
@@ -128,34 +116,12 @@ class Pick(Op):
             shape.append(sx if sx is not None else sl)
         return Apply(self, [x, labels], [TensorType(x.dtype, shape)()])
 
-    def perform(self, node, inputs):
-        x, labels = inputs
-        check_labels(x.shape, labels)
-        rows, flat = _rows(labels)
-        return [x.reshape(flat.size, x.shape[-1])[rows, flat].reshape(labels.shape)]
+    def lower(self, node):
+        return LibraryCall.of("pick")
 
     def grad(self, inputs, outputs, output_grads):
         (x, labels), (g,) = inputs, output_grads
         return [PickGrad()(cast(g, x.dtype), labels, x), None]
-
-
-def check_labels(shape: tuple[int, ...], labels: np.ndarray) -> None:
-    """Labels must match ``shape`` less its last axis and lie in ``[0, shape[-1])``."""
-    if labels.shape != shape[:-1]:
-        raise ValueError(f"pick: labels of shape {labels.shape} do not match values of "
-                         f"shape {shape} (labels need shape {shape[:-1]})")
-    if labels.size and (labels.min() < 0 or labels.max() >= shape[-1]):
-        bad = (labels < 0) | (labels >= shape[-1])
-        pos = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise IndexError(f"label {labels[pos]} at position {pos} is out of range for "
-                         f"{shape[-1]} classes (labels must be in [0, {shape[-1]}))")
-
-
-def _rows(labels) -> tuple:
-    """(row numbers, labels) as two flat index arrays over ``x`` seen as (rows, classes):
-    one fancy index, where ``take_along_axis`` builds one per axis."""
-    flat = labels.reshape(-1)
-    return np.arange(flat.size, like=flat), flat
 
 
 class PickGrad(Op):
@@ -165,13 +131,8 @@ class PickGrad(Op):
     def make_node(self, g: Variable, labels: Variable, x: Variable) -> Apply:
         return Apply(self, [g, labels, x], [x.type()])
 
-    def perform(self, node, inputs):
-        g, labels, x = inputs
-        check_labels(x.shape, labels)
-        out = np.zeros(x.shape, x.dtype, like=x)
-        rows, flat = _rows(labels)
-        out.reshape(flat.size, x.shape[-1])[rows, flat] = g.reshape(-1)
-        return [out]
+    def lower(self, node):
+        return LibraryCall.of("pick_grad")
 
     def grad(self, inputs, outputs, output_grads):
         labels, (gg,) = inputs[1], output_grads

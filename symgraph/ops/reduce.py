@@ -9,35 +9,21 @@ divided by the count: ``mean``), :class:`Argmax`, and the composites built from 
 """
 from __future__ import annotations
 
-import math
-import sys
-
 import builtins
 from typing import Sequence
 
 import numpy as np
 
-from codegen.kernel import Buffer, Builder, Instr, Kernel, Store, interpret
+from codegen.kernel import Buffer, Builder, Instr, Kernel, Store
+from codegen.program import LibraryCall
 
 from ..graph import Apply, Op, Variable
-from ..types import FLOATS, INTS, TensorType, float_dtype
-
-
-def normalize_axes(axis, ndim: int, what: str = "axis") -> tuple[int, ...]:
-    """``axis`` (None, an int or a sequence) as sorted non-negative ints, checked."""
-    if axis is None:
-        return tuple(range(ndim))
-    if not isinstance(axis, (int, np.integer, tuple, list)):
-        raise TypeError(f"{what} must be None, an int or a tuple of ints, got {axis!r}")
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    out = []
-    for a in axes:
-        if not isinstance(a, (int, np.integer)) or not -ndim <= a < ndim:
-            raise ValueError(f"{what} {a!r} is out of range for a tensor of rank {ndim}")
-        out.append(int(a) % ndim)
-    if len(set(out)) != len(out):
-        raise ValueError(f"repeated {what} in {axis!r}")
-    return tuple(sorted(out))
+from ..types import FLOATS, INTS, TensorType, as_dtype, float_dtype
+from ..variable import as_tensor, install
+from .elemwise import F, cast, ones_like, where, zeros_like
+from .fused import Fused, bcast_axes
+from .shape import count, dimshuffle, normalize_axes, squeeze
+from .special import stop_gradient
 
 
 class Reduce(Op):
@@ -87,83 +73,49 @@ class Reduce(Op):
                 ndim, tuple(b.body), (Store(v, self.combiner, self.axes, epi),))
         return self._kernels[key]
 
-    def perform(self, node: Apply, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        x = inputs[0]
-        check_nonempty(self, x.shape)
-        (out,) = interpret(self.kernel(x.dtype.name, x.ndim), [x])
-        if not self.keepdims:
-            out = out.reshape([d for a, d in enumerate(out.shape) if a not in self.axes])
-        return [out]
+    def as_kernel(self, node: Apply) -> Fused:
+        """The node as a one-op kernel node (the lowering, and staged fusion, use it)."""
+        x = node.inputs[0]
+        return Fused(self.kernel(x.dtype, x.ndim), [tuple(range(x.ndim))],
+                     [() if self.keepdims else self.axes], [bcast_axes(x)], [str(self)],
+                     self.empty_ok)
+
+    def lower(self, node: Apply):
+        return self.as_kernel(node).lower(node)
+
+    def __getstate__(self):
+        return {**self.__dict__, "_kernels": {}}
 
     def grad(self, inputs, outputs, output_grads):
-        T = sys.modules["symgraph.tensor"]
         (x,), (z,), (g,) = inputs, outputs, output_grads
         if x.dtype not in FLOATS:
             return [None]
         if not self.keepdims:
             g, z = _keep(g, self.axes, x.ndim), _keep(z, self.axes, x.ndim)
         if self.combiner == "add":
-            gx = T.second(x, g)
-            return [gx / T.cast(count(x, self.axes), x.dtype) if self.mean else gx]
+            gx = F.second(x, g)
+            return [gx / cast(count(x, self.axes), x.dtype) if self.mean else gx]
         if self.combiner == "mul":
-            is0 = T.eq(x, 0)
-            zeros = T.sum(T.cast(is0, "int64"), axis=self.axes, keepdims=True)
-            prod_nz = T.prod(T.where(is0, T.ones_like(x), x), axis=self.axes, keepdims=True)
-            gx = T.where(T.eq(zeros, 0), z / T.where(is0, T.ones_like(x), x),
-                         T.where(T.eq(zeros, 1) & is0, T.second(x, prod_nz),
-                                 T.zeros_like(x)))
+            is0 = F.equal(x, 0)
+            zeros = sum(cast(is0, "int64"), axis=self.axes, keepdims=True)
+            nonzero = where(is0, ones_like(x), x)
+            prod_nz = prod(nonzero, axis=self.axes, keepdims=True)
+            gx = where(F.equal(zeros, 0), z / nonzero,
+                       where(F.equal(zeros, 1) & is0, F.second(x, prod_nz),
+                             zeros_like(x)))
             return [g * gx]
         if self.combiner in ("max", "min"):
-            return [g * T.eq(x, z)]
+            return [g * F.equal(x, z)]
         return [None]
-
-
-def check_nonempty(op: Reduce, shape: Sequence[int]) -> None:
-    """max/min have no identity: reducing an empty axis is an error, as in numpy."""
-    if op.combiner in ("max", "min") and not op.empty_ok and \
-            builtins.any(shape[a] == 0 for a in op.axes):
-        raise ValueError(f"{op.name} over an empty axis (shape {tuple(shape)}, axis "
-                         f"{op.axes}): max and min have no identity")
 
 
 def _keep(v: Variable, axes: Sequence[int], ndim: int) -> Variable:
     """Re-insert reduced ``axes`` (size 1) into ``v``."""
-    from .shape import dimshuffle
     it = iter(range(v.ndim))
     return dimshuffle(v, *("x" if a in axes else next(it) for a in range(ndim)))
 
 
-class Count(Op):
-    """The number of elements of ``x`` along ``axes`` (an int64 scalar)."""
-    __props__ = ("axes",)
-
-    def __init__(self, axes: tuple[int, ...]):
-        self.axes = tuple(axes)
-
-    def make_node(self, x: Variable) -> Apply:
-        return Apply(self, [x], [TensorType("int64", ())()])
-
-    def perform(self, node, inputs):
-        shape = inputs[0].shape
-        return [np.asarray(math.prod(shape[a] for a in self.axes), dtype="int64")]
-
-    def grad(self, inputs, outputs, output_grads):
-        return [None]
-
-
-def count(x: Variable, axes: Sequence[int] | None = None) -> Variable:
-    from ..tensor import as_tensor
-    x = as_tensor(x)
-    return Count(tuple(range(x.ndim)) if axes is None else tuple(axes))(x)
-
-
-def prod_of_shape(x) -> Variable:
-    """The number of elements of ``x`` (``x.size``)."""
-    return count(x)
-
-
 def _reduce(combiner: str, x, axis, keepdims: bool, mean: bool = False) -> Variable:
-    from ..tensor import as_tensor
     x = as_tensor(x)
     axes = normalize_axes(axis, x.ndim)
     if not axes:
@@ -174,7 +126,6 @@ def _reduce(combiner: str, x, axis, keepdims: bool, mean: bool = False) -> Varia
 def _acc_dtype(x: Variable, dtype) -> str:
     """numpy's accumulator for sum/prod: small ints and bool widen to int64."""
     if dtype is not None:
-        from ..types import as_dtype
         return as_dtype(dtype)
     return "int64" if x.dtype in ("bool", *INTS) else x.dtype
 
@@ -187,21 +138,18 @@ def sum(x, axis=None, keepdims: bool = False, dtype=None) -> Variable:
     >>> x.sum(axis=1).eval({x: np.ones((2, 3))}).tolist()
     [3.0, 3.0]
     """
-    from ..tensor import as_tensor, cast
     x = as_tensor(x)
     return _reduce("add", cast(x, _acc_dtype(x, dtype)), axis, keepdims)
 
 
 def prod(x, axis=None, keepdims: bool = False, dtype=None) -> Variable:
     """Product over ``axis``; its gradient is exact with zeros in the input."""
-    from ..tensor import as_tensor, cast
     x = as_tensor(x)
     return _reduce("mul", cast(x, _acc_dtype(x, dtype)), axis, keepdims)
 
 
 def mean(x, axis=None, keepdims: bool = False) -> Variable:
     """Mean over ``axis``; integer tensors are averaged in float64, as numpy."""
-    from ..tensor import as_tensor, cast
     x = as_tensor(x)
     return _reduce("add", cast(x, x.dtype if x.dtype in FLOATS else "float64"), axis,
                    keepdims, mean=True)
@@ -209,7 +157,6 @@ def mean(x, axis=None, keepdims: bool = False) -> Variable:
 
 def var(x, axis=None, keepdims: bool = False, ddof: int = 0) -> Variable:
     """Variance over ``axis`` (``ddof`` as numpy)."""
-    from ..tensor import as_tensor, cast
     x = as_tensor(x)
     x = cast(x, x.dtype if x.dtype in FLOATS else "float64")
     axes = normalize_axes(axis, x.ndim)
@@ -222,60 +169,50 @@ def var(x, axis=None, keepdims: bool = False, ddof: int = 0) -> Variable:
 
 def std(x, axis=None, keepdims: bool = False, ddof: int = 0) -> Variable:
     """Standard deviation over ``axis``."""
-    from ..tensor import sqrt
-    return sqrt(var(x, axis, keepdims, ddof))
+    return F.sqrt(var(x, axis, keepdims, ddof))
 
 
 def max(x, axis=None, keepdims: bool = False) -> Variable:
     """Maximum over ``axis`` (NaN propagates, as numpy); of bools, ``any``."""
-    from ..tensor import as_tensor
     x = as_tensor(x)
     return _reduce("or" if x.dtype == "bool" else "max", x, axis, keepdims)
 
 
 def min(x, axis=None, keepdims: bool = False) -> Variable:
     """Minimum over ``axis`` (NaN propagates, as numpy); of bools, ``all``."""
-    from ..tensor import as_tensor
     x = as_tensor(x)
     return _reduce("and" if x.dtype == "bool" else "min", x, axis, keepdims)
 
 
 def all(x, axis=None, keepdims: bool = False) -> Variable:
     """True where every element along ``axis`` is nonzero."""
-    from ..tensor import as_tensor, neq
     x = as_tensor(x)
-    return _reduce("and", x if x.dtype == "bool" else neq(x, 0), axis, keepdims)
+    return _reduce("and", x if x.dtype == "bool" else F.not_equal(x, 0), axis, keepdims)
 
 
 def any(x, axis=None, keepdims: bool = False) -> Variable:
     """True where some element along ``axis`` is nonzero."""
-    from ..tensor import as_tensor, neq
     x = as_tensor(x)
-    return _reduce("or", x if x.dtype == "bool" else neq(x, 0), axis, keepdims)
+    return _reduce("or", x if x.dtype == "bool" else F.not_equal(x, 0), axis, keepdims)
 
 
 def max_shift(x: Variable, axes: Sequence[int]) -> Variable:
     """The max of ``x`` over ``axes`` (keepdims), or 0 where it is not finite or the axis
     is empty: the shift that keeps exp() in range in logsumexp and softmax."""
-    from ..tensor import isfinite, where
     # over no axes the max is x itself (a Reduce needs at least one axis)
     m = Reduce("max", tuple(axes), keepdims=True, empty_ok=True)(x) if axes else x
-    return where(isfinite(m), m, 0)
+    return where(F.isfinite(m), m, 0)
 
 
 def logsumexp(x, axis=None, keepdims: bool = False) -> Variable:
     """``log(sum(exp(x)))`` computed with the max shift, so it neither overflows nor
     underflows; rows of -inf give -inf, a +inf gives +inf."""
-    from ..tensor import as_tensor, cast, exp, log, stop_gradient
     x = as_tensor(x)
     x = cast(x, x.dtype if x.dtype in FLOATS else float_dtype(x.dtype))
     axes = normalize_axes(axis, x.ndim)
     m = stop_gradient(max_shift(x, axes))
-    out = log(sum(exp(x - m), axes, keepdims=True)) + m
-    if not keepdims:
-        from .shape import squeeze
-        out = squeeze(out, axes)
-    return out
+    out = F.log(sum(F.exp(x - m), axes, keepdims=True)) + m
+    return out if keepdims else squeeze(out, axes)
 
 
 class Argmax(Op):
@@ -298,19 +235,15 @@ class Argmax(Op):
                 if self.keepdims else shape
         return Apply(self, [x], [TensorType("int64", shape)()])
 
-    def perform(self, node, inputs):
-        x = inputs[0]
-        if x.size == 0 if self.axis is None else x.shape[self.axis] == 0:
-            raise ValueError(f"{self.name} of an empty sequence (shape {x.shape})")
-        f = np.argmin if self.minimum else np.argmax
-        return [np.asarray(f(x, axis=self.axis, keepdims=self.keepdims), dtype="int64")]
+    def lower(self, node):
+        return LibraryCall.of("argmax", axis=self.axis, keepdims=self.keepdims,
+                              minimum=self.minimum)
 
     def grad(self, inputs, outputs, output_grads):
         return [None]
 
 
 def _arg(x, axis, keepdims, minimum):
-    from ..tensor import as_tensor
     x = as_tensor(x)
     if axis is not None:
         if not isinstance(axis, (int, np.integer)):
@@ -327,3 +260,11 @@ def argmax(x, axis=None, keepdims: bool = False) -> Variable:
 def argmin(x, axis=None, keepdims: bool = False) -> Variable:
     """Index of the minimum along ``axis`` (flattened if None), int64."""
     return _arg(x, axis, keepdims, True)
+
+
+for _name, _fn, _np in [("sum", sum, np.sum), ("prod", prod, np.prod), ("mean", mean, np.mean),
+                        ("var", var, np.var), ("std", std, np.std), ("max", max, (np.max, np.amax)),
+                        ("min", min, (np.min, np.amin)), ("all", all, np.all), ("any", any, np.any),
+                        ("argmax", argmax, np.argmax), ("argmin", argmin, np.argmin),
+                        ("logsumexp", logsumexp, None)]:
+    install(_name, _fn, _np)

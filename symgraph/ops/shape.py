@@ -1,5 +1,6 @@
-"""Shape operations: dimshuffle (transpose, new and dropped broadcast axes), shape, reshape,
-concatenate, broadcast_to. All but concatenate are views at run time.
+"""Shape operations: dimshuffle (transpose, new and dropped broadcast axes), shape, count,
+reshape, concatenate, broadcast_to. dimshuffle, reshape and broadcast_to lower to views
+(strides only); shape, count and concatenate to library calls.
 
 >>> import symgraph as sg
 >>> x = sg.fmatrix("x")
@@ -8,15 +9,33 @@ concatenate, broadcast_to. All but concatenate are views at run time.
 """
 from __future__ import annotations
 
-import sys
-
 from typing import Sequence
 
 import numpy as np
 
+from codegen.program import LibraryCall
+
 from ..graph import Apply, Constant, Op, Variable
-from ..types import INTS, TensorType
-from .reduce import normalize_axes
+from ..types import FLOATS, INTS, TensorType, result_dtype
+from ..variable import as_tensor, install
+from .elemwise import cast
+
+
+def normalize_axes(axis, ndim: int, what: str = "axis") -> tuple[int, ...]:
+    """``axis`` (None, an int or a sequence) as sorted non-negative ints, checked."""
+    if axis is None:
+        return tuple(range(ndim))
+    if not isinstance(axis, (int, np.integer, tuple, list)):
+        raise TypeError(f"{what} must be None, an int or a tuple of ints, got {axis!r}")
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not isinstance(a, (int, np.integer)) or not -ndim <= a < ndim:
+            raise ValueError(f"{what} {a!r} is out of range for a tensor of rank {ndim}")
+        out.append(int(a) % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"repeated {what} in {axis!r}")
+    return tuple(sorted(out))
 
 
 class DimShuffle(Op):
@@ -45,23 +64,15 @@ class DimShuffle(Op):
         shape = [1 if p == "x" else x.type.shape[p] for p in self.pattern]
         return Apply(self, [x], [TensorType(x.dtype, shape)()])
 
-    def perform(self, node, inputs):
-        x = inputs[0]
-        axes = [p for p in self.pattern if p != "x"]
-        dropped = tuple(a for a in range(x.ndim) if a not in axes)
-        if any(x.shape[a] != 1 for a in dropped):
-            raise ValueError(f"cannot drop axis of size {x.shape} {dropped}")
-        y = np.transpose(x, axes + list(dropped)).reshape(
-            [1 if p == "x" else x.shape[p] for p in self.pattern])
-        return [y]
+    def lower(self, node):
+        return LibraryCall.of("dimshuffle", pattern=self.pattern)
 
     def grad(self, inputs, outputs, output_grads):
         (x,), (g,) = inputs, output_grads
-        T = sys.modules["symgraph.tensor"]
         kept = [p for p in self.pattern if p != "x"]
         new_axes = tuple(i for i, p in enumerate(self.pattern) if p == "x")
         if new_axes:
-            g = T.sum(g, axis=new_axes)
+            g = g.sum(axis=new_axes)
         # g's axes are now `kept`, in that order; put them back and re-add dropped axes
         order = {a: i for i, a in enumerate(kept)}
         g = dimshuffle(g, *(order[a] if a in order else "x" for a in range(x.ndim)))
@@ -75,7 +86,6 @@ def dimshuffle(x, *pattern) -> Variable:
     >>> sg.fvector("v").dimshuffle("x", 0).type
     TensorType(float32, (1, ?))
     """
-    from ..tensor import as_tensor
     x = as_tensor(x)
     if len(pattern) == 1 and isinstance(pattern[0], (list, tuple)):
         pattern = tuple(pattern[0])
@@ -86,7 +96,6 @@ def dimshuffle(x, *pattern) -> Variable:
 
 def transpose(x, axes: Sequence[int] | None = None) -> Variable:
     """Permute axes (reverse them if ``axes`` is None), as numpy."""
-    from ..tensor import as_tensor
     x = as_tensor(x)
     if axes is None:
         axes = tuple(reversed(range(x.ndim)))
@@ -98,7 +107,6 @@ def transpose(x, axes: Sequence[int] | None = None) -> Variable:
 
 def expand_dims(x, axis) -> Variable:
     """Insert size-1 axes at ``axis`` (an int or a tuple), as numpy."""
-    from ..tensor import as_tensor
     x = as_tensor(x)
     axis = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     nd = x.ndim + len(axis)
@@ -109,7 +117,6 @@ def expand_dims(x, axis) -> Variable:
 
 def squeeze(x, axis=None) -> Variable:
     """Drop axes of static size 1 (all of them if ``axis`` is None)."""
-    from ..tensor import as_tensor
     x = as_tensor(x)
     if axis is None:
         axes = tuple(a for a, s in enumerate(x.type.shape) if s == 1)
@@ -127,8 +134,8 @@ class Shape(Op):
     def make_node(self, x: Variable) -> Apply:
         return Apply(self, [x], [TensorType("int64", (x.ndim,))()])
 
-    def perform(self, node, inputs):
-        return [np.asarray(inputs[0].shape, dtype="int64")]
+    def lower(self, node):
+        return LibraryCall.of("shape")
 
     def grad(self, inputs, outputs, output_grads):
         return [None]
@@ -136,15 +143,40 @@ class Shape(Op):
 
 def shape(x) -> Variable:
     """``x``'s shape as a symbolic int64 vector (``x.shape``); use ``x.shape[i]``."""
-    from ..tensor import as_tensor
     return Shape()(as_tensor(x))
+
+
+class Count(Op):
+    """The number of elements of ``x`` along ``axes`` (an int64 scalar)."""
+    __props__ = ("axes",)
+
+    def __init__(self, axes: tuple[int, ...]):
+        self.axes = tuple(axes)
+
+    def make_node(self, x: Variable) -> Apply:
+        return Apply(self, [x], [TensorType("int64", ())()])
+
+    def lower(self, node):
+        return LibraryCall.of("count", axes=self.axes)
+
+    def grad(self, inputs, outputs, output_grads):
+        return [None]
+
+
+def count(x, axes: Sequence[int] | None = None) -> Variable:
+    """The number of elements of ``x`` along ``axes`` (all if None), an int64 scalar."""
+    x = as_tensor(x)
+    return Count(tuple(range(x.ndim)) if axes is None else tuple(axes))(x)
+
+
+def size(x) -> Variable:
+    """The number of elements of ``x`` (``x.size``)."""
+    return count(x)
 
 
 def _shape_vector(shape) -> tuple[Variable, tuple[int | None, ...]]:
     """A shape argument (ints, scalars, a vector variable) as an int64 vector variable and
     what is statically known of it."""
-    from ..tensor import as_tensor, cast
-    from .shape import stack as _stack
     if isinstance(shape, Variable):
         if shape.ndim != 1 or shape.dtype not in INTS or shape.type.shape[0] is None:
             raise TypeError(f"a shape must be an integer vector of static length, got "
@@ -164,7 +196,7 @@ def _shape_vector(shape) -> tuple[Variable, tuple[int | None, ...]]:
     static = tuple(int(p.data) if isinstance(p, Constant) else None for p in parts)
     if all(isinstance(p, Constant) for p in parts):
         return as_tensor(np.asarray(static, dtype="int64")), static
-    return _stack([cast(p, "int64") for p in parts]), static
+    return stack([cast(p, "int64") for p in parts]), static
 
 
 class Reshape(Op):
@@ -198,13 +230,8 @@ class Reshape(Op):
         out = [None if (s is None or s < 0) else s for s in out]
         return Apply(self, [x, shp], [TensorType(x.dtype, out)()])
 
-    def perform(self, node, inputs):
-        x, shp = inputs
-        try:
-            return [x.reshape(tuple(int(s) for s in shp))]
-        except ValueError:
-            raise ValueError(f"cannot reshape an array of shape {x.shape} to "
-                             f"{tuple(int(s) for s in shp)}") from None
+    def lower(self, node):
+        return LibraryCall.of("reshape")
 
     def grad(self, inputs, outputs, output_grads):
         (x, _), (g,) = inputs, output_grads
@@ -213,7 +240,6 @@ class Reshape(Op):
 
 def reshape(x, newshape, ndim: int | None = None) -> Variable:
     """``x`` with a new shape (ints, symbolic scalars, or a vector; -1 once), as numpy."""
-    from ..tensor import as_tensor
     x = as_tensor(x)
     shp, static = _shape_vector(newshape)
     if ndim is not None and ndim != len(static):
@@ -227,13 +253,11 @@ def reshape(x, newshape, ndim: int | None = None) -> Variable:
 
 def flatten(x, ndim: int = 1) -> Variable:
     """Collapse the trailing axes so the result has rank ``ndim`` (Theano's flatten)."""
-    from ..tensor import as_tensor
     x = as_tensor(x)
     if not 1 <= ndim <= max(x.ndim, 1):
         raise ValueError(f"flatten: ndim must be in 1..{max(x.ndim, 1)}, got {ndim}")
     if ndim == 1:
         return reshape(x, (-1,))
-    from .reduce import count
     # the last size is counted, not -1: numpy cannot infer -1 when another size is 0
     s, static = shape(x), x.type.shape
     rest = static[ndim - 1:]
@@ -250,7 +274,6 @@ class Join(Op):
         self.axis = axis
 
     def make_node(self, *xs: Variable) -> Apply:
-        from ..types import result_dtype
         if not xs:
             raise ValueError("concatenate needs at least one tensor")
         nd = xs[0].ndim
@@ -270,26 +293,21 @@ class Join(Op):
                 shape.append(known.pop() if known else None)
         return Apply(self, xs, [TensorType(result_dtype(*(x.dtype for x in xs)), shape)()])
 
-    def perform(self, node, inputs):
-        return [np.concatenate(inputs, axis=self.axis).astype(node.outputs[0].dtype,
-                                                              copy=False)]
+    def lower(self, node):
+        return LibraryCall.of("concatenate", axis=self.axis, dtype=node.outputs[0].dtype)
 
     def grad(self, inputs, outputs, output_grads):
-        T = sys.modules["symgraph.tensor"]
-        from .indexing import getitem
         g, grads, start = output_grads[0], [], 0
         for x in inputs:
             stop = start + x.shape[self.axis]
             idx = (slice(None),) * self.axis + (slice(start, stop),)
-            grads.append(T.cast(getitem(g, idx), x.dtype) if x.dtype in ("float32", "float64")
-                         else None)
+            grads.append(cast(g[idx], x.dtype) if x.dtype in FLOATS else None)
             start = stop
         return grads
 
 
 def concatenate(tensors: Sequence, axis: int = 0) -> Variable:
     """Join tensors along an existing axis, as numpy."""
-    from ..tensor import as_tensor
     xs = [as_tensor(t) for t in tensors]
     if not xs:
         raise ValueError("concatenate needs at least one tensor")
@@ -299,7 +317,6 @@ def concatenate(tensors: Sequence, axis: int = 0) -> Variable:
 
 def stack(tensors: Sequence, axis: int = 0) -> Variable:
     """Join tensors along a new axis, as numpy."""
-    from ..tensor import as_tensor
     xs = [as_tensor(t) for t in tensors]
     if not xs:
         raise ValueError("stack needs at least one tensor")
@@ -326,31 +343,36 @@ class BroadcastTo(Op):
                 raise ValueError(f"broadcast_to: cannot broadcast {x.type} to {static}")
         return Apply(self, [x, shp], [TensorType(x.dtype, static)()])
 
-    def perform(self, node, inputs):
-        x, shp = inputs
-        target = tuple(int(s) for s in shp)
-        lead = self.ndim - x.ndim
-        for a, s in enumerate(node.inputs[0].type.shape):
-            if s != 1 and x.shape[a] != target[lead + a]:
-                raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to "
-                                 f"{target} (axis {a} is not of static size 1)")
-        return [np.broadcast_to(x, target)]
+    def lower(self, node):
+        ones = tuple(a for a, s in enumerate(node.inputs[0].type.shape) if s == 1)
+        return LibraryCall.of("broadcast_to", ones=ones)
 
     def grad(self, inputs, outputs, output_grads):
-        T = sys.modules["symgraph.tensor"]
         (x, _), (g,) = inputs, output_grads
         lead = tuple(range(self.ndim - x.ndim))
         if lead:
-            g = T.sum(g, axis=lead)
+            g = g.sum(axis=lead)
         axes = tuple(a for a, s in enumerate(x.type.shape) if s == 1)
         if axes:
-            g = T.sum(g, axis=axes, keepdims=True)
+            g = g.sum(axis=axes, keepdims=True)
         return [g, None]
 
 
 def broadcast_to(x, newshape) -> Variable:
     """``x`` broadcast to ``newshape``, as numpy."""
-    from ..tensor import as_tensor
     x = as_tensor(x)
     shp, static = _shape_vector(newshape)
     return BroadcastTo(static).make_node(x, shp).outputs[0]
+
+
+install("dimshuffle", dimshuffle)
+install("transpose", transpose, np.transpose)
+install("reshape", reshape, np.reshape)
+install("flatten", flatten)
+install("squeeze", squeeze, np.squeeze)
+install("shape", shape)
+install("size", size)
+install("stack", stack, np.stack)
+install("", concatenate, np.concatenate)
+install("", expand_dims, np.expand_dims)
+install("", broadcast_to, np.broadcast_to)

@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..graph import Variable
-from . import algebra, fold, stabilize  # noqa: F401  (they register their rewriters)
+from ..ops.fused import Fused
+from . import algebra, fold, inline, stabilize  # noqa: F401  (they register their rewriters)
 from .engine import FunctionGraph, RewriteLog, merge, node_pass, register, run_passes
-from .fuse import Fused, fuse
+from .fuse import fuse
 from .stages import fuse_stages
 
 PASSES = [

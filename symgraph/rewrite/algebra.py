@@ -8,17 +8,14 @@ import math
 
 import numpy as np
 
-from ..grad import StopGradient
-from ..ops.elemwise import Elemwise
-from ..ops.reduce import Reduce
-from ..ops.shape import DimShuffle, Reshape
+from ..ops.elemwise import F, Elemwise, apply_elemwise, where
+from ..ops.nnet import LogSoftmax, Softmax
+from ..ops.reduce import Reduce, max_shift, sum
+from ..ops.shape import DimShuffle, Reshape, normalize_axes
+from ..ops.special import StopGradient
+from ..variable import constant
 from .engine import register
 from .match import as_type_of, ew, is_const, same_shape, scalar_value
-
-
-def _T():
-    import sys
-    return sys.modules["symgraph.tensor"]
 
 
 def _identity_operand(node, name: str, unit, commutative: bool):
@@ -136,8 +133,7 @@ def collect_constants(fg, node):
             c = combine(np.asarray(c1, out.dtype), np.asarray(c2, out.dtype))
         if not np.isfinite(c) or (name == "mul" and c == 0) or not same_shape(x, out):
             return None
-        from ..tensor import constant
-        new = _T().apply_elemwise(node.op, x, constant(c.item(), out.dtype))
+        new = apply_elemwise(node.op, x, constant(c.item(), out.dtype))
         return [as_type_of(new, out)] if same_shape(new, out) else None
     return None
 
@@ -148,24 +144,24 @@ def square_forms(fg, node):
     out = node.outputs[0]
     if node.op.scalar.name == "power" and is_const(node.inputs[1], 2) and \
             same_shape(node.inputs[0], out):
-        return [as_type_of(_T().square(node.inputs[0]), out)]
+        return [as_type_of(F.square(node.inputs[0]), out)]
     if node.op.scalar.name == "mul" and node.inputs[0] is node.inputs[1]:
-        return [_T().square(node.inputs[0])]
+        return [F.square(node.inputs[0])]
     return None
 
 
-def _pow_half(T, x):
+def _pow_half(x):
     """x**0.5 as sqrt, with pow's values where sqrt differs: +inf at -inf (sqrt: nan) and
     +0 at -0 (sqrt: -0; adding 0 turns it into +0, so x**-0.5 is +inf there)."""
-    return T.where(T.eq(x, -np.inf), np.inf, T.sqrt(x) + 0.0)
+    return where(F.equal(x, -np.inf), np.inf, F.sqrt(x) + 0.0)
 
 
 _POWERS = {
     0.5: _pow_half,
-    -0.5: lambda T, x: T.reciprocal(_pow_half(T, x)),
-    -1: lambda T, x: T.reciprocal(x),
-    3: lambda T, x: T.square(x) * x,
-    4: lambda T, x: T.square(T.square(x)),
+    -0.5: lambda x: F.reciprocal(_pow_half(x)),
+    -1: lambda x: F.reciprocal(x),
+    3: lambda x: F.square(x) * x,
+    4: lambda x: F.square(F.square(x)),
 }
 
 
@@ -180,26 +176,24 @@ def power_specialize(fg, node):
         return None
     if x.dtype != out.dtype or (out.dtype not in ("float32", "float64") and p not in (3, 4)):
         return None
-    return [_POWERS[p](_T(), x)]
+    return [_POWERS[p](x)]
 
 
-def _shift(T, x, axis):
+def _shift(x, axis):
     """x minus its max along ``axis`` (0 where the max is not finite or the axis empty),
-    as the nnet ops' reference computes it."""
-    from ..ops.reduce import max_shift, normalize_axes
+    as the nnet ops' library entries compute it."""
     return x - max_shift(x, normalize_axes(axis, x.ndim))
 
 
-@register("specialize")
+@register("specialize", tracks=[Softmax, LogSoftmax])
 def expand_softmax(fg, node):
     """softmax and log_softmax become elementwise work and reductions, which fusion then
     turns into at most three kernels (max; exp and sum; the normalization)."""
-    from ..ops.nnet import LogSoftmax, Softmax
     if not isinstance(node.op, (Softmax, LogSoftmax)):
         return None
-    T, x, axis = _T(), node.inputs[0], node.op.axis
-    s = _shift(T, x, axis)
+    x, axis = node.inputs[0], node.op.axis
+    s = _shift(x, axis)
     if isinstance(node.op, Softmax):
-        e = T.exp(s)
-        return [e / T.sum(e, axis=axis, keepdims=True)]
-    return [s - T.log(T.sum(T.exp(s), axis=axis, keepdims=True))]
+        e = F.exp(s)
+        return [e / sum(e, axis=axis, keepdims=True)]
+    return [s - F.log(sum(F.exp(s), axis=axis, keepdims=True))]

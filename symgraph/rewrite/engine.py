@@ -39,7 +39,7 @@ def clone_graph(outputs: Sequence[Variable]) -> list[Variable]:
     memo: dict[int, Variable] = {}
     for node in toposort(outputs):
         inputs = [memo.get(id(i), i) for i in node.inputs]
-        new = Apply(node.op, inputs, [o.type() for o in node.outputs], trace=node.trace)
+        new = Apply(node.op, inputs, [o.type() for o in node.outputs], built_at=node.built_at)
         for o, n in zip(node.outputs, new.outputs):
             n.name = o.name
             memo[id(o)] = n
@@ -84,17 +84,17 @@ def compatible(old: Variable, new: Variable) -> bool:
             and old.type.broadcastable == new.type.broadcastable)
 
 
-def _adopt_trace(new_outputs: Iterable[Variable], alive: set[int], trace: str | None,
-                 stamped: set[int]) -> None:
-    """Nodes a rewrite created take the trace of the node they replace, so errors still
-    point at the user's line."""
+def _adopt_line(new_outputs: Iterable[Variable], alive: set[int], built_at: str | None,
+                stamped: set[int]) -> None:
+    """Nodes a rewrite created take the user line of the node they replace, so errors
+    still point at it."""
     stack = [v.owner for v in new_outputs if v.owner is not None]
     while stack:
         node = stack.pop()
         if id(node) in alive or id(node) in stamped:
             continue
         stamped.add(id(node))
-        node.trace = trace
+        node.built_at = built_at
         stack.extend(i.owner for i in node.inputs if i.owner is not None)
 
 
@@ -152,7 +152,7 @@ def node_pass(pass_name: str, max_sweeps: int = 50):
                         raise RuntimeError(
                             f"rewrite {fn.__name__} replaced {node} by "
                             f"{[str(n.type) for n in new]}: types differ")
-                    _adopt_trace(new, fg.alive, node.trace, stamped)
+                    _adopt_line(new, fg.alive, node.built_at, stamped)
                     for o, n in zip(node.outputs, new):
                         if o is not n:
                             fg.replace(o, n)

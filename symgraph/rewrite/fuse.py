@@ -1,7 +1,7 @@
 """Fusion: maximal groups of elementwise ops, and a reduction with the elementwise work
-feeding it and following it, become one :class:`Fused` node holding a kernel-IR
-:class:`~codegen.kernel.Kernel` (which the reference backend interprets and the native
-backends compile).
+feeding it and following it, become one :class:`~symgraph.ops.fused.Fused` node holding a
+kernel-IR :class:`~codegen.kernel.Kernel` (which the reference backend interprets and the
+native backends compile).
 
 Grouping walks the graph from its outputs. Each elementwise or reduction node not yet
 grouped starts a group; it absorbs the elementwise producers of its inputs when
@@ -21,84 +21,14 @@ from typing import Sequence
 
 import numpy as np
 
-from codegen.kernel import Buffer, Builder, Instr, Kernel, Store, interpret
+from codegen.kernel import Buffer, Builder, Instr, Kernel, Store
 
-from ..graph import Apply, Constant, Op, Variable
+from ..graph import Apply, Constant, Variable
 from ..ops.elemwise import Elemwise
-from ..ops.reduce import Reduce, check_nonempty
+from ..ops.fused import Fused
+from ..ops.reduce import Reduce
 from ..types import TensorType
 from .engine import FunctionGraph, RewriteLog
-
-
-class Fused(Op):
-    """A fused kernel. ``in_axes[i]`` places input i's axes in the kernel's domain (the
-    other axes are size 1); ``out_drop[j]`` lists the domain axes output j drops (a
-    reduction without keepdims); ``in_bcast[i]`` are the domain axes input i broadcasts
-    along (static size 1), the only ones allowed to differ from the domain."""
-    __props__ = ("kernel", "in_axes", "out_drop", "in_bcast", "empty_ok")
-
-    def __init__(self, kernel: Kernel, in_axes, out_drop, in_bcast, labels=(),
-                 empty_ok: bool = False):
-        self.kernel, self.in_axes, self.out_drop, self.in_bcast = \
-            kernel, tuple(in_axes), tuple(out_drop), tuple(in_bcast)
-        self.empty_ok = empty_ok   # its max/min reductions may cover an empty axis
-        full = tuple(range(kernel.ndim))
-        self._plain = all(a == full for a in self.in_axes)   # inputs need no reshape
-        self.labels = tuple(labels)      # the ops it absorbed, for people and pictures
-
-    @property
-    def name(self) -> str:
-        return "fused"
-
-    def __str__(self) -> str:
-        return f"fused{{{', '.join(self.labels)}}}"
-
-    def make_node(self, *inputs):
-        raise TypeError("Fused nodes are made by the fusion pass only")
-
-    def domain_views(self, inputs: Sequence[np.ndarray]) -> tuple[list[np.ndarray], tuple]:
-        """Inputs viewed with the kernel's rank, and the domain shape; raises on inputs
-        that broadcast along axes not declared broadcastable."""
-        nd = self.kernel.ndim
-        if self._plain and inputs:
-            shape = inputs[0].shape
-            if all(a.shape == shape for a in inputs):   # nothing broadcasts: the fast path
-                return list(inputs), shape
-        views = []
-        for a, axes in zip(inputs, self.in_axes):
-            shape = [1] * nd
-            for ax, d in zip(axes, a.shape):
-                shape[ax] = d
-            views.append(a.reshape(shape))
-        domain = []
-        for ax in range(nd):
-            sizes = {v.shape[ax] for v, b in zip(views, self.in_bcast) if ax not in b}
-            if len(sizes) > 1:
-                raise ValueError(
-                    f"inputs of shapes {[a.shape for a in inputs]} do not match on an axis "
-                    f"that is not declared broadcastable (sizes {sorted(sizes)})")
-            domain.append(sizes.pop() if sizes else 1)
-        return views, tuple(domain)
-
-    def check_domain(self, domain: tuple) -> None:
-        for s in self.kernel.stores:
-            if s.reduce in ("max", "min"):
-                check_nonempty(Reduce(s.reduce, s.axes, empty_ok=self.empty_ok), domain)
-                break
-
-    def finish(self, outs: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Kernel outputs (keepdims-shaped) reshaped to the node's output shapes."""
-        return [o if not drop else o.reshape([d for a, d in enumerate(o.shape)
-                                              if a not in drop])
-                for o, drop in zip(outs, self.out_drop)]
-
-    def perform(self, node: Apply, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        views, domain = self.domain_views(inputs)
-        self.check_domain(domain)
-        return self.finish(interpret(self.kernel, views, shape=domain))
-
-    def grad(self, inputs, outputs, output_grads):
-        raise TypeError("differentiate before compiling: fused nodes have no gradient")
 
 
 @dataclass
@@ -354,7 +284,7 @@ def fuse(fg: FunctionGraph, log: RewriteLog) -> int:
     new_nodes = []
     for (op, inputs, outputs), g in zip(built, groups):
         node = Apply(op, inputs, [TensorType(o.dtype, o.type.shape)() for o in outputs],
-                     trace=g.root.trace)
+                     built_at=g.root.built_at)
         new_nodes.append((node, outputs))
         for i, v in enumerate(inputs):
             fg.clients[id(v)].append((node, i))

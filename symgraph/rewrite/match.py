@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import Constant, Variable
-from ..ops.elemwise import Elemwise
+from ..ops.elemwise import Elemwise, cast
 from ..ops.shape import DimShuffle
+from ..variable import constant
 
 
 def ew(v: Variable, *names: str):
@@ -46,11 +47,9 @@ def same_shape(x: Variable, out: Variable) -> bool:
 
 def as_type_of(x: Variable, out: Variable) -> Variable:
     """``x`` cast to ``out``'s dtype."""
-    from ..tensor import cast
     return cast(x, out.dtype)
 
 
 def const_like(value, out: Variable) -> Variable:
     """A constant of ``out``'s dtype and rank (broadcastable on every axis)."""
-    from ..tensor import constant
     return constant(np.full((1,) * out.ndim, value, dtype=out.dtype))

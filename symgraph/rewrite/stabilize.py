@@ -4,15 +4,12 @@
 """
 from __future__ import annotations
 
-import sys
-
-from ..ops.elemwise import Elemwise
-from .engine import register
+from ..graph import ancestors, clone_replace
+from ..ops.elemwise import F, Elemwise
+from ..ops.nnet import LogSoftmax, Pick, Softmax
+from ..ops.reduce import Reduce, logsumexp
+from .engine import FunctionGraph, register, rewriters
 from .match import ew, is_const, same_shape
-
-
-def _T():
-    return sys.modules["symgraph.tensor"]
 
 
 def _other(node, const):
@@ -33,9 +30,9 @@ def log1p_form(fg, node):
         return None
     x = _other(inner, 1)
     out = node.outputs[0]
-    if x is None or not same_shape(x, out) or _T().log1p(x).dtype != out.dtype:
+    if x is None or not same_shape(x, out) or F.log1p(x).dtype != out.dtype:
         return None
-    return [_T().log1p(x)]
+    return [F.log1p(x)]
 
 
 @register("stabilize", tracks=[Elemwise])
@@ -47,7 +44,7 @@ def expm1_form(fg, node):
     out = node.outputs[0]
     if not e or not same_shape(e.inputs[0], out) or e.outputs[0].dtype != out.dtype:
         return None
-    return [_T().expm1(e.inputs[0])]
+    return [F.expm1(e.inputs[0])]
 
 
 @register("stabilize", tracks=[Elemwise])
@@ -55,22 +52,21 @@ def log_sigmoid(fg, node):
     """log(sigmoid(x)) -> -softplus(-x); log(1 - sigmoid(x)) -> -softplus(x)."""
     if not ew(node.outputs[0], "log"):
         return None
-    T, arg, out = _T(), node.inputs[0], node.outputs[0]
+    arg, out = node.inputs[0], node.outputs[0]
     s = ew(arg, "sigmoid")
     if s and s.outputs[0].dtype == out.dtype:
-        return [-T.softplus(-s.inputs[0])]
+        return [-F.softplus(-s.inputs[0])]
     sub = ew(arg, "sub")
     if sub and is_const(sub.inputs[0], 1):
         s = ew(sub.inputs[1], "sigmoid")
         if s and same_shape(s.inputs[0], out) and s.outputs[0].dtype == out.dtype:
-            return [-T.softplus(s.inputs[0])]
+            return [-F.softplus(s.inputs[0])]
     return None
 
 
 @register("stabilize", tracks=[Elemwise])
 def log_sum_exp(fg, node):
     """log(sum(exp(x))) -> logsumexp(x) (with the max shift: no overflow)."""
-    from ..ops.reduce import Reduce, logsumexp
     if not ew(node.outputs[0], "log"):
         return None
     r = node.inputs[0].owner
@@ -85,7 +81,6 @@ def log_sum_exp(fg, node):
 def _max_shifted(v) -> bool:
     """``v`` is ``a - shift`` with the shift computed from ``max(a)``: logsumexp's own
     inner form, which must not be rewritten again."""
-    from ..ops.reduce import Reduce
     sub = ew(v, "sub")
     if not sub:
         return False
@@ -107,7 +102,6 @@ def _max_shifted(v) -> bool:
 def log_softmax_form(fg, node):
     """log(softmax(z)) -> log_softmax(z); log(pick(softmax(z), y)) -> pick(log_softmax(z), y)
     (the cross-entropy of a softmax, computed on the logits)."""
-    from ..ops.nnet import LogSoftmax, Pick, Softmax
     if not ew(node.outputs[0], "log"):
         return None
     arg = node.inputs[0].owner
@@ -127,8 +121,6 @@ def stabilize_graph(outputs, keep=()) -> list:
     the stable form (the gradient of ``log(sigmoid(x))`` at -800 is then 1, not nan).
     Returns ``outputs`` unchanged if a rewrite would rebuild one of the ``keep``
     variables (a non-input ``wrt`` of ``grad``), which must stay the user's."""
-    from ..graph import ancestors, clone_replace
-    from .engine import FunctionGraph, rewriters
     outputs = list(outputs)
     for _ in range(4):
         fg = FunctionGraph(outputs, clone=False)

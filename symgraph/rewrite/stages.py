@@ -21,12 +21,11 @@ from __future__ import annotations
 from codegen.kernel import Buffer, Builder, Instr, Kernel, Store
 
 from ..graph import Apply, Variable
-from ..ops.elemwise import Elemwise
-from ..ops.reduce import Reduce
+from ..ops.fused import Fused
 from ..ops.shape import DimShuffle
 from ..types import TensorType
 from .engine import FunctionGraph, RewriteLog
-from .fuse import Fused, check_acyclic
+from .fuse import check_acyclic
 
 MAX_STAGES = 4
 """A merged kernel makes at most this many passes over each row."""
@@ -56,25 +55,9 @@ def fuse_stages(fg: FunctionGraph, log: RewriteLog) -> int:
 
 def as_fused(node: Apply) -> Fused | None:
     """A kernel node as a :class:`Fused` op: itself, or a lone elementwise op or
-    reduction as a one-op kernel (None for anything else)."""
-    op = node.op
-    if isinstance(op, Fused):
-        return op
-    full = tuple(range(node.outputs[0].ndim))
-    if isinstance(op, Elemwise):
-        kernel = op.kernel(tuple(v.dtype for v in node.inputs), len(full))
-        return Fused(kernel, [full] * len(node.inputs), [()],
-                     [_bcast_axes(v) for v in node.inputs], [str(op)])
-    if isinstance(op, Reduce):
-        x = node.inputs[0]
-        return Fused(op.kernel(x.dtype, x.ndim), [tuple(range(x.ndim))],
-                     [() if op.keepdims else op.axes], [_bcast_axes(x)], [str(op)],
-                     op.empty_ok)
-    return None
-
-
-def _bcast_axes(v: Variable) -> tuple[int, ...]:
-    return tuple(a for a, b in enumerate(v.type.broadcastable) if b)
+    reduction as a one-op kernel (None for anything that is not kernel work)."""
+    as_kernel = getattr(node.op, "as_kernel", None)
+    return as_kernel(node) if as_kernel is not None else None
 
 
 def _producers(c: Apply) -> list[Apply]:
@@ -196,7 +179,7 @@ def _merge(fg: FunctionGraph, p: Apply, c: Apply) -> bool:
         return False
     op, inputs, replaced = built
     node = Apply(op, inputs, [TensorType(v.dtype, v.type.shape)() for v in replaced],
-                 trace=c.trace or p.trace)
+                 built_at=c.built_at or p.built_at)
     for old, new in zip(replaced, node.outputs):
         fg.replace(old, new)
     return True

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from codegen import settings
 from codegen.cache import DiskCache, cache_dir, cache_key
 
 
@@ -38,14 +38,11 @@ def test_corrupt_entries_are_detected_and_removed(tmp_path, damage):
     assert c.get(k) == b"recompiled"
 
 
-def test_cache_dir_from_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("SYMGRAPH_CACHE_DIR", str(tmp_path / "a"))
+def test_cache_dir_is_the_setting(monkeypatch, tmp_path):
+    """codegen reads no environment: the directory is what its user set."""
+    monkeypatch.setattr(settings, "cache_dir", tmp_path / "a")
     assert cache_dir() == tmp_path / "a"
-    monkeypatch.delenv("SYMGRAPH_CACHE_DIR")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert cache_dir() == tmp_path / "xdg" / "symgraph"
-    monkeypatch.delenv("XDG_CACHE_HOME")
-    assert cache_dir() == Path(os.path.expanduser("~")) / ".cache" / "symgraph"
+    assert DiskCache().directory == tmp_path / "a" / "llvm"
 
 
 def test_unwritable_cache_only_costs_speed(tmp_path):
@@ -59,7 +56,8 @@ def test_unwritable_cache_only_costs_speed(tmp_path):
 def _compile_in_child(cache: str) -> dict:
     """In a fresh process: compile a kernel with the cache at ``cache``, run it, and report
     this process's JIT counters."""
-    os.environ["SYMGRAPH_CACHE_DIR"] = cache
+    from codegen import settings
+    settings.cache_dir = Path(cache)
     from codegen.kernel import Buffer, Instr, Kernel, Store
     from codegen.llvm import compile_kernel, stats
     k = Kernel("affine", (Buffer("x", "float64", 1),), (Buffer("y", "float64", 1),), 1,
@@ -80,10 +78,10 @@ def spawn():
 
 def test_second_process_is_served_from_cache(tmp_path, spawn):
     first = spawn.apply(_compile_in_child, (str(tmp_path),))
-    assert first["ok"] and first["kernels_compiled"] == 1 and first["cache_hits"] == 0
+    assert first["ok"] and first["symbols_compiled"] == 1 and first["cache_hits"] == 0
     second = spawn.apply(_compile_in_child, (str(tmp_path),))
     # nothing compiles in the second process: neither the kernel nor the thread pool
-    assert second["ok"] and second["modules_compiled"] == 0 and second["kernels_loaded"] == 1
+    assert second["ok"] and second["modules_compiled"] == 0 and second["symbols_loaded"] == 1
     assert second["cache_hits"] == first["modules_compiled"]
 
 

@@ -1,14 +1,15 @@
-"""The CUDA backend on a GPU, checked against :func:`codegen.kernel.interpret`: the whole
+"""The CUDA backend on a GPU, checked against :func:`codegen.interpret.interpret`: the whole
 source corpus, every launch path of the reductions (thread / block / split + finish),
 vector and scalar elementwise paths, strides, in-place and given outputs, validation,
-determinism and matmul. Skipped, with the reason, where CuPy or a GPU is missing."""
+determinism and the library's matrix product. Skipped, with the reason, where CuPy or a GPU is missing."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from codegen.cuda import available, compile_kernel, matmul
-from codegen.kernel import Buffer, Instr, Kernel, KernelError, Store, interpret
+from codegen.cuda import available, compile_kernel
+from codegen.kernel import Buffer, Instr, Kernel, KernelError, Store
+from codegen.interpret import interpret
 
 OK, WHY = available()
 if not OK:
@@ -159,11 +160,14 @@ def test_sources_are_exposed():
 
 
 @pytest.mark.parametrize("dt", ["float32", "float64"])
-def test_matmul(dt):
+def test_library_matmul_through_cublas(dt):
+    from codegen.lib.cupy import LIBRARY
     rng = np.random.default_rng(6)
     a, b = rng.standard_normal((65, 33)).astype(dt), rng.standard_normal((33, 17)).astype(dt)
     tol = 1e-5 if dt == "float32" else 1e-12
-    np.testing.assert_allclose(matmul(a, b).get(), a @ b, rtol=tol, atol=tol)
+    dot = LIBRARY["dot"]
+    np.testing.assert_allclose(dot(cp.asarray(a), cp.asarray(b), dtype=dt).get(), a @ b,
+                               rtol=tol, atol=tol)
     out = cp.empty((65, 17), dt)
-    assert matmul(cp.asarray(a), cp.asarray(b), out=out) is out
+    assert dot(cp.asarray(a), cp.asarray(b), dtype=dt, out=out) is out
     np.testing.assert_allclose(out.get(), a @ b, rtol=tol, atol=tol)

@@ -25,8 +25,9 @@ import pytest
 
 from codegen.cuda import emit, render, sources
 from codegen.cuda.run import compile_kernel, launch_args, available
-from codegen.kernel import (COMBINERS, DTYPES, FLOATS, INTS, OPCODES, Buffer, Instr, Kernel,
-                            Store, interpret, split_stages)
+from codegen.kernel import (COMBINERS, DTYPES, FLOATS, INTS, OPCODES, Buffer, Instr,
+                            Kernel, Store, split_stages)
+from codegen.interpret import interpret
 
 NVCC = shutil.which("nvcc") or ("/usr/local/bin/nvcc"
                                 if os.access("/usr/local/bin/nvcc", os.X_OK) else None)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codegen.kernel import (Buffer, Instr, Kernel, KernelError, Store, interpret,
-                            split_stages)
+from codegen.kernel import Buffer, Instr, Kernel, KernelError, Store, split_stages
+from codegen.interpret import interpret
 
 F = "float32"
 I = Instr

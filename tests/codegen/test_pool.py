@@ -8,7 +8,8 @@ import threading
 import numpy as np
 import pytest
 
-from codegen.kernel import Buffer, Instr, Kernel, Store, interpret
+from codegen.kernel import Buffer, Instr, Kernel, Store
+from codegen.interpret import interpret
 from codegen.llvm import compile_kernels, get_num_threads, pool, set_num_threads
 from codegen.llvm.run import PARALLEL_MIN, cost
 

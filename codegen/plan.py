@@ -1,0 +1,334 @@
+"""The memory plan of a program on one backend, and the function each step runs.
+
+* Values that stay inside a call (no output holds them) live in buffers made on the first
+  call and reused after, for as long as their shapes stay: kernel outputs, and the results
+  of library entries that take ``out=``.
+* Values that leave a call are fresh arrays each call; a large one the caller has dropped
+  is handed out again (:class:`Recycler`): freeing and allocating it anew costs page
+  faults on every call.
+* The new value of an update (a shared variable's) is written into the old value's memory
+  when its kernel is elementwise, the old value's memory is read by no other step after it
+  and leaves the call through no output, and the caller says nobody else holds the old
+  value (``writable``). Such *commit* steps run last, all their checks before any write.
+* A kernel step checks each layout of its arguments once and keeps a launcher for it: a
+  later call with the same shapes and strides goes straight to the native entry
+  (:func:`_kernel_step`), for backends whose compiled kernels can ``bind`` a layout.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import sysconfig
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple, Sequence
+
+import numpy as np
+
+from codegen.program import (KernelCall, LibraryCall, Program, PythonCall, Step, SubProgram,
+                             Work)
+
+_REFCOUNTS_EXACT = sys.implementation.name == "cpython" and \
+    not sysconfig.get_config_var("Py_GIL_DISABLED")
+
+
+class Launch(NamedTuple):
+    """One checked layout of a kernel's calls, as a compiled kernel's ``bind`` hands it
+    out: ``entry(extent, grain, meta, *inputs, *outputs)`` runs it (nothing when
+    ``extent`` is 0). The entry reads only each array's data pointer, so any arrays with
+    the checked dtypes, shapes and strides may be passed. ``fresh`` gives, per output, the
+    shape, the input whose memory order it copies (-1: C order) and the dtype of a fresh
+    output."""
+    entry: Callable
+    extent: int
+    grain: int
+    meta: Any
+    fresh: tuple[tuple[tuple[int, ...], int, np.dtype], ...]
+
+    def __call__(self, inputs: Sequence, outputs: Sequence | None = None) -> list:
+        if outputs is None:
+            outputs = [np.empty(shp, dt) if like < 0 else np.empty_like(inputs[like], dt)
+                       for shp, like, dt in self.fresh]
+        if self.extent:
+            self.entry(self.extent, self.grain, self.meta, *inputs, *outputs)
+        return list(outputs)
+
+
+@dataclass
+class Planned:
+    """Per step its function, the constants in the backend's memory, which steps write
+    updates in place (``commits``), which outputs are always fresh, and whether any step
+    keeps buffers between calls."""
+    fns: list[Callable]
+    constants: dict[int, Any]
+    commits: set[int]
+    fresh: list[bool]
+    stateful: bool
+
+
+def plan(p: Program, backend) -> Planned:
+    """Compile ``p``'s kernels (all at once) and plan its memory for ``backend``."""
+    escaping = set(p.outputs)
+    at = [i for i, s in enumerate(p.steps) if isinstance(s.what, KernelCall)]
+    compiled = backend.compile_kernels(
+        [p.steps[i].what.kernel for i in at],
+        [[list(e) for e in p.steps[i].what.examples] for i in at]) if at else []
+    runners = dict(zip(at, compiled))
+    commits = _commits(p)
+    fns: list[Callable] = []
+    stateful = False
+    for i, s in enumerate(p.steps):
+        reuse = not any(o in escaping for o in s.outputs)
+        if i in commits:
+            fns.append(_Commit(s.what, runners[i], commits[i], backend))
+            continue
+        if reuse and s.kind in ("kernel", "call"):
+            stateful = True
+        fns.append(step_function(s.what, backend, reuse, runners.get(i)))
+    made = {o for i, s in enumerate(p.steps) for o in s.outputs
+            if s.kind == "kernel" or (s.kind == "call") or i in commits}
+    fixed = set(p.inputs) | set(p.constants)
+    outs = list(p.outputs)
+    fresh = [slot in made and outs.count(slot) == 1 and slot not in fixed for slot in outs]
+    constants = {slot: backend.to_device(v) for slot, v in p.constants.items()}
+    return Planned(fns, constants, set(commits), fresh, stateful)
+
+
+def step_function(what: Work, backend, reuse: bool, runner=None) -> Callable:
+    """``fn(*args) -> outputs`` running ``what`` on ``backend``; ``reuse``: its outputs
+    stay inside the call, so their buffers may serve the next call too."""
+    if isinstance(what, KernelCall):
+        if runner is None:
+            (runner,) = backend.compile_kernels([what.kernel], [[list(e) for e in
+                                                                 what.examples]])
+        return _kernel_step(what, runner, reuse, backend.empty)
+    if isinstance(what, LibraryCall):
+        return _library_step(what, backend, reuse)
+    if isinstance(what, PythonCall):
+        return _python_step(what, backend)
+    if isinstance(what, SubProgram):
+        sub = what.program.build(backend)
+        return lambda *args: sub.run(list(args))
+    raise TypeError(f"a step does {type(what).__name__}, which no backend runs")
+
+
+# ---------------------------------------------------------------- library and python calls
+def _library_step(what: LibraryCall, backend, reuse: bool) -> Callable:
+    entry = backend.lib.entry(what.name)
+    fn, params = entry.fn, dict(what.params)
+    if not (reuse and entry.out):
+        return lambda *args: [fn(*args, **params)]
+    kept: list = [None]
+
+    def step(*args):
+        # the last result is the buffer of the next call, if it still fits (see lib)
+        kept[0] = out = fn(*args, out=kept[0], **params)
+        return [out]
+    return step
+
+
+def _python_step(what: PythonCall, backend) -> Callable:
+    fn = what.fn
+    if backend.host:
+        return fn
+    to_host, to_device = backend.to_host, backend.to_device
+
+    def step(*args):       # a host round trip: user-defined ops compute with numpy
+        return [to_device(np.asarray(o)) for o in fn(*(to_host(a) for a in args))]
+    return step
+
+
+# ---------------------------------------------------------------- kernels
+class Recycler:
+    """Fresh arrays for one output of a step, handing out again a large array it made
+    before once nobody else holds it (CPython reference counts say so): freeing and
+    allocating it anew would cost page faults on every call (a 40 MB array: ~3 ms).
+    It keeps the last two such arrays alive between calls."""
+    MIN_BYTES = 1 << 20
+
+    def __init__(self):
+        self.kept: list[np.ndarray] = []
+
+    def empty(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        for a in self.kept:
+            # references: the list's, the loop's, getrefcount's own argument
+            if sys.getrefcount(a) == 3 and a.shape == shape and a.dtype == dtype:
+                return a
+        a = np.empty(shape, dtype)
+        if a.nbytes >= self.MIN_BYTES and _REFCOUNTS_EXACT:
+            self.kept = [*self.kept[-1:], a]
+        return a
+
+
+def _dropped(outs: Sequence, drops: Sequence[tuple[int, ...]]) -> list:
+    """Kernel outputs (keepdims-shaped) as the step's outputs: without the axes each
+    drops."""
+    return [o if not drop else o.reshape([d for a, d in enumerate(o.shape) if a not in drop])
+            for o, drop in zip(outs, drops)]
+
+
+def _kernel_step(what: KernelCall, run, reuse: bool, empty=np.empty) -> Callable:
+    """A step function running ``what.kernel`` with ``run(inputs, outputs, shape)``;
+    ``empty`` allocates the buffers reused across calls (the backend's).
+
+    A backend whose runner can ``bind`` a checked call layout (:mod:`codegen.llvm`) gets
+    each layout (argument shapes and strides) checked once; later calls with it go
+    straight to the native entry with the arguments as they come."""
+    kernel, prepare, drops = what.kernel, what.prepare, what.drops
+    bind = getattr(run, "bind", None)
+    fast: dict[tuple, Callable] = {}
+    reused: dict[tuple, tuple[list, list]] = {}     # keepdims buffers, step-shaped views
+    recyclers = [Recycler() for _ in kernel.outputs]
+    dtypes = [np.dtype(b.dtype) for b in kernel.outputs]
+
+    def buffers(domain):
+        shapes = tuple(kernel.out_shape(s, domain) for s in kernel.stores)
+        if shapes not in reused:
+            reused.clear()
+            fast.clear()
+            bufs = [empty(sh, dt) for sh, dt in zip(shapes, dtypes)]
+            reused[shapes] = bufs, _dropped(bufs, drops)
+        return reused[shapes]
+
+    def slow(args):
+        views, domain = prepare(args)
+        bufs, views_out = buffers(domain) if reuse else (None, None)
+        launch = bind(views, bufs, domain) if bind is not None else None
+        if launch is None:        # checked on every call
+            return _dropped(run(views, bufs, domain), drops)
+        if len(fast) >= 64:
+            fast.clear()
+        key = tuple(x for a in args for x in (a.shape, a.strides))
+        fast[key] = hit = _launcher(launch, bufs, views_out, drops, recyclers)
+        return hit(args)
+    return _keyed_step(len(kernel.inputs), fast, slow)
+
+
+def _keyed_step(n: int, fast: dict, slow: Callable) -> Callable:
+    """``step(a0, ..., a{n-1})``: ``fast[(a0.shape, a0.strides, ...)](args)`` when that
+    layout has a launcher, else ``slow(args)``. Generated for its number of arguments:
+    building the key is most of what a repeated call costs in Python."""
+    params = "".join(f"a{i}, " for i in range(n))
+    key = "".join(f"a{i}.shape, a{i}.strides, " for i in range(n))
+    src = (f"def step({params}):\n"
+           f"    hit = fast.get(({key}))\n"
+           f"    return hit(({params})) if hit is not None else slow(({params}))\n")
+    env = {"fast": fast, "slow": slow}
+    exec(src, env)
+    return env["step"]
+
+
+def _launcher(launch: Launch, bufs, views_out, drops, recyclers) -> Callable:
+    """``run(args) -> outputs`` for one bound layout: into the reused buffers, or into
+    fresh arrays shaped as the step's outputs (the entry reads only data pointers)."""
+    entry, extent, grain, meta = launch.entry, launch.extent, launch.grain, launch.meta
+    if bufs is not None:
+        if not extent:
+            return lambda args: views_out
+
+        def run_reused(args):
+            entry(extent, grain, meta, *args, *bufs)
+            return views_out
+        return run_reused
+    shapes = [tuple(d for a, d in enumerate(shp) if a not in drop)
+              for (shp, _, _), drop in zip(launch.fresh, drops)]
+    small = [like < 0 and math.prod(shp) * dt.itemsize < Recycler.MIN_BYTES
+             for shp, (_, like, dt) in zip(shapes, launch.fresh)]
+    if small == [True] and extent:
+        (shp,), ((_, _, dt),) = shapes, launch.fresh
+
+        def run_one(args):       # the common case of small calls: one small output
+            out = np.empty(shp, dt)
+            entry(extent, grain, meta, *args, out)
+            return [out]
+        return run_one
+
+    specs = [(r, shp, like, dt, is_small) for r, shp, (_, like, dt), is_small
+             in zip(recyclers, shapes, launch.fresh, small)]
+
+    def run_fresh(args):
+        # elementwise outputs take the memory order of a full-shape input (like >= 0)
+        outs = [np.empty_like(args[like], dt) if like >= 0 else
+                np.empty(shp, dt) if is_small else r.empty(shp, dt)
+                for r, shp, like, dt, is_small in specs]
+        if extent:
+            entry(extent, grain, meta, *args, *outs)
+        return outs
+    return run_fresh
+
+
+# ---------------------------------------------------------------- in-place updates
+def _aliases(p: Program) -> dict[int, set[int]]:
+    """Per slot, the slots whose memory its value may share (itself included): a view
+    shares its first argument's, a Python call's result any of its arguments'."""
+    alias: dict[int, set[int]] = {}
+    get = lambda slot: alias.get(slot, {slot})
+    for s in p.steps:
+        if s.kind in ("view", "python", "program"):
+            src = s.inputs[:1] if s.kind == "view" else s.inputs
+            shared = set().union(*(get(i) for i in src)) if src else set()
+            for o in s.outputs:
+                alias[o] = shared | {o}
+    return alias
+
+
+def _commits(p: Program) -> dict[int, list[tuple[int, int, int]]]:
+    """Steps that may write updates in place: ``{step: [(output j, argument position of
+    the old value, update k), ...]}``. A candidate is an elementwise kernel whose outputs
+    are all update values read by no step (so it can run last); an output may take its
+    old value's memory when the kernel reads that value itself, reads no other view of it,
+    no output of the call shares its memory, and no later candidate reads it."""
+    alias = _aliases(p)
+    update_of = {p.outputs[pos]: (k, p.inputs[inp]) for k, (pos, inp) in enumerate(p.updates)
+                 if list(p.outputs).count(p.outputs[pos]) == 1}
+    readers: dict[int, list[int]] = {}
+    for i, s in enumerate(p.steps):
+        for slot in s.inputs:
+            for a in alias.get(slot, {slot}):
+                readers.setdefault(a, []).append(i)
+    leaving = set().union(*(alias.get(o, {o}) for o in p.outputs)) if p.outputs else set()
+    found: dict[int, list[tuple[int, int, int]]] = {}
+    for i, s in enumerate(p.steps):
+        k = s.kernel
+        if k is None or k.reduce_axes or not all(o in update_of and o not in readers
+                                                 for o in s.outputs):
+            continue
+        targets = []
+        for j, o in enumerate(s.outputs):
+            upd, old = update_of[o]
+            views_of_old = {a for a in s.inputs if old in alias.get(a, {a}) and a != old}
+            if old in s.inputs and old not in leaving and not views_of_old:
+                targets.append((j, s.inputs.index(old), upd))
+        if targets:
+            found[i] = targets
+    # commits run last, in order: what one overwrites no later one may read
+    for i in sorted(found):
+        found[i] = [t for t in found[i] if not any(
+            r > i and r in found for r in readers[p.inputs[p.updates[t[2]][1]]])]
+    return {i: t for i, t in found.items() if t}
+
+
+class _Commit:
+    """A kernel step writing update values into the old values' memory: ``check(args,
+    writable)`` does every check (and chooses each output's array), ``write(state)`` runs
+    the kernel. ``writable[k]`` says the caller lets update ``k`` overwrite its old value."""
+
+    def __init__(self, what: KernelCall, run, targets, backend):
+        self.what, self.run, self.empty = what, run, backend.empty
+        self.targets = targets
+        self.dtypes = [np.dtype(b.dtype) for b in what.kernel.outputs]
+
+    def check(self, args, writable):
+        views, domain = self.what.prepare(args)
+        outs = [None] * len(self.dtypes)
+        for j, pos, upd in self.targets:
+            old = args[pos]
+            if upd < len(writable) and writable[upd] and tuple(old.shape) == tuple(domain) \
+                    and old.flags.writeable:
+                outs[j] = old
+        outs = [o if o is not None else self.empty(tuple(domain), dt)
+                for o, dt in zip(outs, self.dtypes)]
+        return views, outs, domain
+
+    def write(self, state):
+        views, outs, domain = state
+        return self.run(views, outs, domain)
