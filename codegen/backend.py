@@ -90,21 +90,35 @@ class NumpyBackend(Backend):
         return str(kernel)
 
 
-_REGISTRY = {"numpy": ("codegen.backend", "NUMPY"), "llvm": ("codegen.llvm", "BACKEND"),
-             "cuda": ("codegen.cuda", "BACKEND")}
-NAMES = tuple(_REGISTRY)
-"""The backends, by name."""
-
 NUMPY = NumpyBackend()
+
+# the built-in backends are imported at first use: llvm needs llvmlite, cuda CuPy
+_REGISTRY: dict[str, Backend | tuple[str, str]] = {
+    "numpy": NUMPY, "llvm": ("codegen.llvm", "BACKEND"), "cuda": ("codegen.cuda", "BACKEND")}
+
+
+def register(backend: Backend) -> None:
+    """Make ``backend`` available under its ``name`` (a new backend, or one replaced)."""
+    if not isinstance(backend, Backend) or not backend.name:
+        raise TypeError(f"register takes a Backend with a name, got {backend!r}")
+    _REGISTRY[backend.name] = backend
+
+
+def names() -> tuple[str, ...]:
+    """The backends there are, by name."""
+    return tuple(_REGISTRY)
 
 
 def find_backend(name: str) -> Backend:
     """The backend called ``name``, whether or not it can run here (its sources can be
     rendered anyway); raises ValueError for an unknown name."""
     if name not in _REGISTRY:
-        raise ValueError(f"unknown backend {name!r}; the backends are {', '.join(NAMES)}")
-    module, attr = _REGISTRY[name]
-    return getattr(importlib.import_module(module), attr)
+        raise ValueError(f"unknown backend {name!r}; the backends are {', '.join(names())}")
+    found = _REGISTRY[name]
+    if isinstance(found, tuple):
+        module, attr = found
+        found = _REGISTRY[name] = getattr(importlib.import_module(module), attr)
+    return found
 
 
 def get_backend(name: str) -> Backend:

@@ -1,4 +1,6 @@
-"""The memory plan of a program on one backend, and the function each step runs.
+"""How a :class:`~codegen.program.Program` runs on one backend: :func:`build` makes its
+:class:`Runner` (the memory plan, the function each step runs, and one generated function
+running them all).
 
 * Values that stay inside a call (no output holds them) live in buffers made on the first
   call and reused after, for as long as their shapes stay: kernel outputs, and the results
@@ -20,12 +22,13 @@ import math
 import sys
 import sysconfig
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from codegen.program import (KernelCall, LibraryCall, Program, PythonCall, Step, SubProgram,
-                             Work)
+from codegen.program import (KernelCall, LibraryCall, Program, PythonCall, Step, StepError,
+                             SubProgram, Work)
 
 _REFCOUNTS_EXACT = sys.implementation.name == "cpython" and \
     not sysconfig.get_config_var("Py_GIL_DISABLED")
@@ -63,6 +66,73 @@ class Planned:
     commits: set[int]
     fresh: list[bool]
     stateful: bool
+
+
+class Runner:
+    """A program ready to run on one backend: ``run(inputs, writable=())`` returns the
+    output values. ``writable[k]`` says whether the old value of update ``k`` may be
+    overwritten (nobody but the caller holds it). ``fresh[i]`` says whether output ``i``
+    is always an array made for the call that nothing else holds; ``stateful`` whether
+    steps keep buffers between calls (then one call at a time)."""
+
+    def __init__(self, program: Program, backend, planned: Planned):
+        self.program, self.backend = program, backend
+        self.fresh, self.stateful = planned.fresh, planned.stateful
+        self.run = _generate(program, planned)
+
+
+def build(p: Program, backend) -> Runner:
+    """``p`` compiled for ``backend`` (a :class:`codegen.backend.Backend`)."""
+    return Runner(p, backend, plan(p, backend))
+
+
+def run_step(what: Work, args: Sequence[Any], backend) -> list[Any]:
+    """Run one step's work on ``args`` with ``backend`` (constant folding uses this with
+    the reference backend)."""
+    return list(step_function(what, backend, reuse=False)(*args))
+
+
+def _generate(p: Program, planned: Planned) -> Callable[..., list[Any]]:
+    """The steps as one straight-line Python function, generated as source: a call costs
+    no interpretation of the step list. It frees each slot after its last reader.
+    In-place update steps run last, in two phases: every check first, then every write,
+    so a failing check leaves all old values whole."""
+    order = [i for i in range(len(p.steps)) if i not in planned.commits] + \
+        sorted(planned.commits)
+    last: dict[int, int] = {}
+    for i in order:
+        for slot in p.steps[i].inputs:
+            last[slot] = i
+    keep = set(p.outputs) | set(p.constants)
+    names: dict[str, Any] = {f"fn{i}": f for i, f in enumerate(planned.fns)}
+    names.update({f"v{slot}": v for slot, v in planned.constants.items()})
+    # a function of the steps, not a method: holding the runner would make a cycle
+    names["_error"] = partial(_step_error, p.steps, planned.constants)
+    v = lambda slots: "".join(f"v{s}, " for s in slots)
+    lines = ["def run(inputs, writable=()):", f"    {v(p.inputs) or '()'} = inputs",
+             "    i = 0", "    try:", "        pass"]
+    for i in order:
+        s = p.steps[i]
+        if i in planned.commits:
+            lines.append(f"        i = {i}; c{i} = fn{i}.check(({v(s.inputs)}), writable)")
+            continue
+        lines.append(f"        i = {i}; {v(s.outputs)}= fn{i}({v(s.inputs)})")
+        free = [slot for slot in dict.fromkeys(s.inputs) if last[slot] == i
+                and slot not in keep]
+        if free:
+            lines.append(f"        del {v(free)}")
+    for i in sorted(planned.commits):
+        lines.append(f"        i = {i}; {v(p.steps[i].outputs)}= fn{i}.write(c{i})")
+    lines += ["    except Exception as e:", "        raise _error(i, locals()) from e",
+              f"    return [{v(p.outputs)}]"]
+    exec("\n".join(lines), names)
+    return names["run"]
+
+
+def _step_error(steps: list[Step], constants: dict, i: int, env: dict) -> StepError:
+    """The error of step ``i``, with its input values from the run's locals ``env``."""
+    s = steps[i]
+    return StepError(s, [env.get(f"v{slot}", constants.get(slot)) for slot in s.inputs])
 
 
 def plan(p: Program, backend) -> Planned:
@@ -106,7 +176,7 @@ def step_function(what: Work, backend, reuse: bool, runner=None) -> Callable:
     if isinstance(what, PythonCall):
         return _python_step(what, backend)
     if isinstance(what, SubProgram):
-        sub = what.program.build(backend)
+        sub = build(what.program, backend)
         return lambda *args: sub.run(list(args))
     raise TypeError(f"a step does {type(what).__name__}, which no backend runs")
 

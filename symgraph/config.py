@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 import codegen.settings
-from codegen.backend import NAMES as BACKENDS
+from codegen import backend as _backends
 
 
 def _default_cache_dir() -> str:
@@ -33,8 +33,9 @@ class Config:
     def __setattr__(self, name: str, value) -> None:
         if name == "floatX" and value not in ("float32", "float64"):
             raise ValueError(f"config.floatX must be 'float32' or 'float64', got {value!r}")
-        if name == "backend" and value not in BACKENDS:
-            raise ValueError(f"config.backend must be one of {BACKENDS}, got {value!r}")
+        if name == "backend" and value not in _backends.names():
+            raise ValueError(f"config.backend must be one of {_backends.names()}, got "
+                             f"{value!r}")
         if name == "num_threads" and (not isinstance(value, int) or value < 1):
             raise ValueError(f"config.num_threads must be an int >= 1, got {value!r}")
         if name == "num_threads":

@@ -27,7 +27,8 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from codegen.backend import NUMPY
-from codegen.program import PythonCall, Work, run_step
+from codegen.plan import run_step
+from codegen.program import PythonCall, Work
 
 from .types import TensorType
 

@@ -174,35 +174,10 @@ def to_dot(obj, before: bool = False) -> str:
     for k, node in enumerate(toposort(everything)):
         name = ident[id(node)] = f"n{k}"
         if isinstance(node.op, Fused):
-            kern = node.op.kernel
-            lines.append(f"  subgraph cluster_{name} {{")
-            lines.append(f'    label={_q("fused kernel " + kern.name + chr(10) + out_types(node))};'
-                         ' style="rounded,filled"; fillcolor="#fff6d5"; color="#c08000";')
-            lines.append(f"    {name} [label={_q('outputs')}, shape=point, width=0.1];")
-            for i, ins in enumerate(kern.body):
-                text = (f"load in{ins.attr}" if ins.op == "load" else
-                        _short(ins.attr) if ins.op == "const" else
-                        f"result of store {ins.attr}" if ins.op == "reduced" else ins.op)
-                lines.append(f"    {name}_s{i} [label={_q(text + chr(10) + ins.dtype)}, "
-                             f"{_STYLE['scalar']}];")
-                for a in ins.args:
-                    lines.append(f"    {name}_s{a} -> {name}_s{i};")
-                if ins.op == "reduced":      # read by a later pass over the rows
-                    lines.append(f"    {name}_st{ins.attr} -> {name}_s{i} [style=dashed, "
-                                 'label="next pass"];')
-            for j, st in enumerate(kern.stores):
-                tag = f"store {j}" + (f"\n{st.reduce} over {st.axes}" if st.reduce else "")
-                if any(kern.stages):
-                    tag += f"\npass {kern.stages[j] + 1}"
-                if st.epilogue:
-                    tag += "\n+ " + ", ".join(e.op for e in st.epilogue if e.op != "acc")
-                lines.append(f"    {name}_st{j} [label={_q(tag)}, {_STYLE['scalar']}, "
-                             'fillcolor="#f8c880"];')
-                lines.append(f"    {name}_s{st.value} -> {name}_st{j};")
-                lines.append(f"    {name}_st{j} -> {name} [arrowhead=none];")
-            lines.append("  }")
+            lines += _kernel_cluster(name, node.op.kernel, out_types(node))
             for i, v in enumerate(node.inputs):
-                loads = [s for s, ins in enumerate(kern.body) if ins.op == "load" and ins.attr == i]
+                loads = [s for s, ins in enumerate(node.op.kernel.body)
+                         if ins.op == "load" and ins.attr == i]
                 target = f"{name}_s{loads[0]}" if loads else name
                 lines.append(f"  {vid(v)} -> {target};")
             continue
@@ -218,6 +193,37 @@ def to_dot(obj, before: bool = False) -> str:
                      f"label={_q('update')}, constraint=false];")
     lines.append("}")
     return "\n".join(lines)
+
+
+def _kernel_cluster(name: str, kern, types: str) -> list[str]:
+    """DOT lines drawing a fused kernel as a cluster of its scalar ops and stores; the
+    cluster's output point is ``name``, its values ``{name}_s{i}``."""
+    lines = [f"  subgraph cluster_{name} {{",
+             f'    label={_q("fused kernel " + kern.name + chr(10) + types)};'
+             ' style="rounded,filled"; fillcolor="#fff6d5"; color="#c08000";',
+             f"    {name} [label={_q('outputs')}, shape=point, width=0.1];"]
+    for i, ins in enumerate(kern.body):
+        text = (f"load in{ins.attr}" if ins.op == "load" else
+                _short(ins.attr) if ins.op == "const" else
+                f"result of store {ins.attr}" if ins.op == "reduced" else ins.op)
+        lines.append(f"    {name}_s{i} [label={_q(text + chr(10) + ins.dtype)}, "
+                     f"{_STYLE['scalar']}];")
+        for a in ins.args:
+            lines.append(f"    {name}_s{a} -> {name}_s{i};")
+        if ins.op == "reduced":      # read by a later pass over the rows
+            lines.append(f"    {name}_st{ins.attr} -> {name}_s{i} [style=dashed, "
+                         'label="next pass"];')
+    for j, st in enumerate(kern.stores):
+        tag = f"store {j}" + (f"\n{st.reduce} over {st.axes}" if st.reduce else "")
+        if any(kern.stages):
+            tag += f"\npass {kern.stages[j] + 1}"
+        if st.epilogue:
+            tag += "\n+ " + ", ".join(e.op for e in st.epilogue if e.op != "acc")
+        lines.append(f"    {name}_st{j} [label={_q(tag)}, {_STYLE['scalar']}, "
+                     'fillcolor="#f8c880"];')
+        lines.append(f"    {name}_s{st.value} -> {name}_st{j};")
+        lines.append(f"    {name}_st{j} -> {name} [arrowhead=none];")
+    return lines + ["  }"]
 
 
 _NO_DOT = ("rendering SVG needs Graphviz's `dot` program, which was not found: install it "

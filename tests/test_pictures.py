@@ -107,3 +107,27 @@ def test_missing_dot_says_how_to_install_it(monkeypatch, tmp_path):
     assert "to_dot" in msg
     # Jupyter falls back to the text repr instead of showing an error
     assert f._repr_svg_() is None and (sg.exp(x))._repr_svg_() is None
+
+
+@needs_dot
+@pytest.mark.parametrize("ext,magic", [(".svg", b"<?xml"), (".png", b"\x89PNG"),
+                                       (".pdf", b"%PDF")])
+def test_to_svg_writes_the_format_of_the_extension(tmp_path, ext, magic):
+    x = sg.dvector("x")
+    path = tmp_path / f"graph{ext}"
+    svg = sg.to_svg(sg.exp(x) + 1, path)
+    assert svg.lstrip().startswith("<?xml") and path.read_bytes().startswith(magic)
+
+
+def test_to_svg_refuses_an_extension_it_cannot_write(tmp_path):
+    with pytest.raises(ValueError, match=r"\.svg, \.png or \.pdf .*'graph\.jpeg'"):
+        sg.to_svg(sg.dvector("x") * 2, "graph.jpeg")
+    assert not (tmp_path / "graph.jpeg").exists()
+
+
+def test_inner_graphs_are_printed_under_their_node():
+    a = sg.dvector("a")
+    op = sg.OpFromGraph([a], [sg.exp(a) * 2], name="twice_exp")
+    text = sg.debugprint(op(sg.dvector("x")) + 1, file="str")
+    head, inner = text.split("inner graph of twice_exp")
+    assert "twice_exp" in head and "exp" in inner and "mul" in inner

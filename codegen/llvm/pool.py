@@ -38,6 +38,8 @@ import time
 
 import llvmlite.ir as ir
 
+from codegen.llvm import jit
+
 I32, I64, PTR = ir.IntType(32), ir.IntType(64), ir.PointerType()
 VOID = ir.VoidType()
 TASK = ir.FunctionType(VOID, [I64, I64, PTR])
@@ -191,9 +193,15 @@ def module_ir() -> str:
     if not AVAILABLE:
         return _alone_ir()
     m = _Module()
-    zero = ir.Constant(I32, 0)
+    _worker(m)
+    _run(m)
+    _controls(m)
+    return str(m.mod)
 
-    # worker: wait for the next generation, work on its job, until stopped
+
+def _worker(m: _Module) -> None:
+    """``sg_pool_worker``: wait for the next generation, work on its job, until stopped."""
+    zero = ir.Constant(I32, 0)
     fn, b = m.function("sg_pool_worker")
     seen0 = m.load(b, "gen")
     m.add(b, "ready", 1)
@@ -214,7 +222,11 @@ def module_ir() -> str:
     seen.add_incoming(gen, b.block)
     b.branch(loop)
 
-    # run: post the job (or run it alone), work on it too, wait until its chunks are done
+
+def _run(m: _Module) -> None:
+    """``sg_pool_run``: post the job (or run it alone), work on it too, wait until its
+    chunks are done."""
+    zero = ir.Constant(I32, 0)
     fn, b = m.function("sg_pool_run", VOID, [PTR, PTR, I64, I64])
     task, argv, extent, grain = fn.args
     got = b.extract_value(b.cmpxchg(m.g["busy"], zero, ir.Constant(I32, 1), "seq_cst",
@@ -246,7 +258,11 @@ def module_ir() -> str:
     m.store(b, "busy", 0)
     b.ret_void()
 
-    # control, from Python: take and give back the pool, size it, stop and reset it
+
+def _controls(m: _Module) -> None:
+    """The control functions Python calls: take and give back the pool, size it, stop
+    and reset it."""
+    zero = ir.Constant(I32, 0)
     fn, b = m.function("sg_pool_acquire", I32)
     b.ret(b.zext(b.extract_value(b.cmpxchg(m.g["busy"], zero, ir.Constant(I32, 1),
                                            "seq_cst", "seq_cst"), 1), I32))
@@ -267,7 +283,6 @@ def module_ir() -> str:
     for name in ("stop", "ready", "nworkers", "busy", "sleepers", "waiting"):
         m.store(b, name, 0)
     b.ret_void()
-    return str(m.mod)
 
 
 def _alone_ir() -> str:
@@ -301,7 +316,6 @@ class _Pool:
 
     def fn(self, name: str):
         if not self._fns:
-            from codegen.llvm import jit
             self.addresses = jit.load_module("symgraph_pool", module_ir, FUNCTIONS)
             i32 = ctypes.c_int32
             protos = {"sg_pool_acquire": ctypes.CFUNCTYPE(i32),

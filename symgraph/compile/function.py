@@ -22,7 +22,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from codegen.backend import NAMES as BACKENDS, find_backend, get_backend
+from codegen.backend import find_backend, get_backend, names as backend_names
+from codegen.plan import build
 from codegen.program import StepError
 
 from ..config import config
@@ -79,7 +80,7 @@ class Function:
                  if id(s) in places]
         self._program = lower(self.nodes, [*inputs, *self.shared], exprs, pairs,
                               fusion=self.fusion)
-        self._runner = self._program.build(self._backend)
+        self._runner = build(self._program, self._backend)
         self._run = self._runner.run
         # reused intermediate buffers belong to one call at a time
         self._lock = threading.Lock() if self._runner.stateful else None
@@ -271,7 +272,8 @@ def _runtime_error(e: StepError) -> Exception:
     where = f"\n  built at {node.built_at}" if node is not None and node.built_at else ""
     msg = (f"{cause}\n  in node {node!r} ({node.op}), inputs: {shapes}{where}")
     kind = type(cause) if isinstance(cause, (ValueError, TypeError, IndexError,
-                                             ZeroDivisionError)) else RuntimeError
+                                             ZeroDivisionError, NotImplementedError)) \
+        else RuntimeError
     try:
         return kind(msg)
     except Exception:
@@ -359,8 +361,8 @@ def function(inputs: Sequence[Variable], outputs=None, updates=None, givens=None
     {'total': 4.0, 'biggest': 3.0}
     """
     backend = backend or config.backend
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend not in backend_names():
+        raise ValueError(f"backend must be one of {backend_names()}, got {backend!r}")
     if isinstance(inputs, Variable) or not isinstance(inputs, (list, tuple)):
         raise TypeError(f"function: inputs must be a list of variables, got "
                         f"{type(inputs).__name__}")

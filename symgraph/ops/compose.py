@@ -23,7 +23,7 @@ from typing import Sequence
 from ..backprop import backprop
 from ..graph import Apply, InnerGraph, Op, RunInner, Variable, clone_replace, graph_inputs
 from ..types import FLOATS
-from ..variable import SharedVariable, as_tensor
+from ..variable import SharedVariable, as_tensor, constant
 
 
 class OpFromGraph(Op):
@@ -59,6 +59,9 @@ class OpFromGraph(Op):
         n = len(self.graph.inputs) - len(self.shared)
         if len(inputs) != n:
             raise TypeError(f"{self.name} takes {n} inputs, got {len(inputs)}")
+        # values (a Python float, say) take the dtype of the input they stand for
+        inputs = [x if isinstance(x, Variable) else constant(x, v.dtype)
+                  for x, v in zip(inputs, self.graph.inputs)]
         return Op.__call__(self, *inputs, *self.shared)
 
     def make_node(self, *inputs: Variable) -> Apply:

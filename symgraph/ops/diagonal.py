@@ -73,6 +73,8 @@ class AllocDiagonal(Op):
 def diagonal(x, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Variable:
     """numpy's ``diagonal``: the diagonal of two axes as the last axis."""
     x = as_tensor(x)
+    if x.ndim < 2:
+        raise ValueError(f"diagonal needs a tensor of rank >= 2, got {x.type}")
     a1, a2 = (normalize_axes(a, x.ndim)[0] for a in (axis1, axis2))
     if a1 == a2:
         raise ValueError(f"diagonal: axis1 and axis2 are both {a1}")

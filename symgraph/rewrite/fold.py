@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from codegen.backend import NUMPY
-from codegen.program import KernelCall, LibraryCall, PythonCall, run_step
+from codegen.plan import run_step
+from codegen.program import KernelCall, LibraryCall, PythonCall
 
 from ..graph import Constant
 from ..variable import TensorConstant

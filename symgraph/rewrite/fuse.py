@@ -236,6 +236,17 @@ def _build(fuser: _Fuser, g: _Group) -> tuple[Fused, list[Variable], list[Variab
                 outputs.append(v)
                 drops.append(() if op.keepdims else op.axes)
 
+    empty_ok = reduce_node is not None and reduce_node.op.empty_ok
+    kernel, in_axes, in_bcast, labels = _assemble(g, pos, inputs, outputs, b.body, stores,
+                                                  epi_axes)
+    return Fused(kernel, in_axes, drops, in_bcast, labels, empty_ok), inputs, outputs
+
+
+def _assemble(g: _Group, pos: dict[int, int], inputs: list[Variable],
+              outputs: list[Variable], body: list[Instr], stores: list[Store],
+              epi_axes: dict[int, tuple[int, ...]]) -> tuple[Kernel, list, list, list]:
+    """The group's kernel, with where each input sits in its domain (``in_axes``), the
+    axes each broadcasts along (``in_bcast``) and the labels of the ops it absorbed."""
     in_axes, in_bcast = [], []
     for v in inputs:
         axes = epi_axes.get(id(v), tuple(range(g.ndim)))
@@ -249,9 +260,8 @@ def _build(fuser: _Fuser, g: _Group) -> tuple[Fused, list[Variable], list[Variab
     kernel = Kernel(name,
                     tuple(Buffer(f"in{i}", v.dtype, g.ndim) for i, v in enumerate(inputs)),
                     tuple(Buffer(f"out{j}", v.dtype, g.ndim) for j, v in enumerate(outputs)),
-                    g.ndim, tuple(b.body), tuple(stores))
-    empty_ok = reduce_node is not None and reduce_node.op.empty_ok
-    return Fused(kernel, in_axes, drops, in_bcast, labels, empty_ok), inputs, outputs
+                    g.ndim, tuple(body), tuple(stores))
+    return kernel, in_axes, in_bcast, labels
 
 
 def _inline_scalar(v: Variable):

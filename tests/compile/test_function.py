@@ -392,3 +392,73 @@ def test_debugprint_of_a_function_labels_outputs_and_updates():
     assert "update of w:" in text
     assert "w (shared) [id" in text
     assert "x [id" in text
+
+
+# ------------------------------------------------------------------ updates in place
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+def test_an_elementwise_update_writes_the_old_values_memory(backend):
+    x = sg.dmatrix("x")
+    w = sg.shared(np.zeros((3, 4)), name="w")
+    step = sg.function([x], (w * x).sum(), updates=[(w, w - 0.5 * x)], backend=backend)
+    storage = w.get_value(borrow=True)           # borrowed: the next update makes a new array
+    step(np.ones((3, 4)))
+    assert w._value is not storage and storage.tolist() == [[0.0] * 4] * 3
+    owned = w._value
+    for _ in range(3):
+        step(np.ones((3, 4)))
+    assert w._value is owned                     # nobody else held it: written in place
+    np.testing.assert_array_equal(w.get_value(), np.full((3, 4), -2.0))
+
+
+def test_updates_in_place_are_all_or_nothing_when_a_call_fails():
+    x, n = sg.dvector("x"), sg.lscalar("n")
+    w = sg.shared(np.zeros(4), name="w")
+    v = sg.shared(np.zeros(4), name="v")
+    f = sg.function([x, n], x.reshape((n, -1)).sum(),
+                    updates=[(w, w + x), (v, v - x)])
+    f(np.ones(4), 2)
+    with pytest.raises(ValueError, match="cannot reshape"):
+        f(np.ones(4), 3)
+    assert w.get_value().tolist() == [1.0] * 4 and v.get_value().tolist() == [-1.0] * 4
+
+
+def test_an_update_that_is_also_an_output_keeps_both_right():
+    w = sg.shared(np.zeros(3), name="w")
+    f = sg.function([], [w, w * 2], updates=[(w, w + 1)])
+    old, twice = f()
+    assert old.tolist() == [0.0] * 3 and twice.tolist() == [0.0] * 3
+    old, twice = f()
+    assert old.tolist() == [1.0] * 3 and w.get_value().tolist() == [2.0] * 3
+
+
+# ------------------------------------------------------------------ outputs, givens, pickling
+def test_outputs_as_a_dict():
+    x = sg.dvector("x")
+    f = sg.function([x], {"sum": x.sum(), 3: x * 2})
+    got = f([1.0, 2.0])
+    assert list(got) == ["sum", 3] and float(got["sum"]) == 3.0
+    with pytest.raises(TypeError, match="output 'a' is a list"):
+        sg.function([x], {"a": [x]})
+
+
+def test_givens_may_not_replace_a_listed_input():
+    x, y = sg.dvector("x"), sg.dvector("y")
+    with pytest.raises(ValueError, match=r"givens: x is also an input of the function"):
+        sg.function([x], x * 2, givens={x: y})
+    f = sg.function([y], x * 2, givens={x: y + 1})
+    assert f([1.0]).tolist() == [4.0]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+def test_a_pickled_function_works_and_keeps_its_shared_values(backend):
+    import pickle
+    x = sg.dvector("x")
+    w = sg.shared(np.array([1.0, 2.0]), name="w")
+    step = sg.function([x], {"cost": (w * x).sum()}, updates={w: w + x}, backend=backend,
+                       name="step")
+    step([1.0, 1.0])
+    again = pickle.loads(pickle.dumps(step))
+    assert again.name == "step" and again.backend == backend
+    assert float(again([1.0, 0.0])["cost"]) == 2.0
+    (w2,) = again.shared
+    assert w2.get_value().tolist() == [3.0, 3.0] and w.get_value().tolist() == [2.0, 3.0]

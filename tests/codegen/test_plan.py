@@ -1,0 +1,129 @@
+"""How programs run (codegen.plan), on hand-built programs: buffers reused for values that
+stay inside a call and fresh arrays for those that leave it, library results reused through
+``out=``, updates written in place only when that is safe and then all-or-nothing, and
+errors that name their step."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from codegen.backend import NUMPY, get_backend
+from codegen.kernel import Buffer, Instr, Kernel, Store
+from codegen.plan import _commits, build
+from codegen.program import KernelCall, LibraryCall, Program, PythonCall, Step, StepError
+
+F = "float64"
+BACKENDS = [NUMPY, get_backend("llvm")]
+
+
+def _add_kernel(nin: int = 2, reduce_axis: int | None = None) -> Kernel:
+    """out = in0 + in1 (+ ...), elementwise or summed over ``reduce_axis`` (rank 1)."""
+    body = [Instr("load", F, (), i) for i in range(nin)]
+    acc = 0
+    for i in range(1, nin):
+        body.append(Instr("add", F, (acc, i)))
+        acc = len(body) - 1
+    store = Store(acc) if reduce_axis is None else Store(acc, "add", (reduce_axis,))
+    return Kernel("add", tuple(Buffer(f"in{i}", F, 1) for i in range(nin)),
+                  (Buffer("out", F, 1),), 1, tuple(body), (store,))
+
+
+def _call(k: Kernel, drops=((),)) -> KernelCall:
+    def prepare(args):
+        shapes = {a.shape for a in args}
+        if len(shapes) != 1:
+            raise ValueError(f"shapes {sorted(shapes)} differ")
+        return list(args), args[0].shape
+    return KernelCall(k, prepare, drops)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=lambda b: b.name)
+def test_inner_values_reuse_buffers_and_outputs_are_fresh(backend):
+    # t = x + y stays inside; out = t + y leaves the call
+    p = Program(4, (0, 1), (3,), [Step(_call(_add_kernel()), (0, 1), (2,), "t"),
+                                  Step(_call(_add_kernel()), (2, 1), (3,), "out")])
+    r = build(p, backend)
+    assert r.fresh == [True] and r.stateful
+    x, y = np.arange(4.0), np.ones(4)
+    first = r.run([x, y])[0]
+    second = r.run([x, y])[0]
+    assert first is not second and not np.shares_memory(first, second)
+    np.testing.assert_array_equal(first, x + 2)
+    np.testing.assert_array_equal(r.run([x[:2], y[:2]])[0], x[:2] + 2)   # new shapes
+
+
+def test_library_results_serve_as_the_next_calls_buffer():
+    a, b = np.ones((3, 4)), np.ones((4, 5))
+    p = Program(4, (0, 1), (3,), [Step(LibraryCall.of("dot", dtype=F), (0, 1), (2,), "dot"),
+                                  Step(LibraryCall.of("view"), (2,), (3,), "view")])
+    r = build(p, NUMPY)
+    first = r.run([a, b])[0]
+    assert r.run([a, b])[0].base is first.base          # the same product buffer
+    np.testing.assert_array_equal(r.run([a[:2], b])[0], np.full((2, 5), 4.0))
+    assert r.fresh == [False]     # a view of a reused buffer: the caller must copy it
+
+
+def _update_program(step_kind: str = "kernel") -> Program:
+    """w_new = w + g, as update 0 of input 1 (w); output 0 is w_new."""
+    work = _call(_add_kernel()) if step_kind == "kernel" else \
+        PythonCall(lambda w, g: [w + g])
+    return Program(3, (0, 1), (2,), [Step(work, (1, 0), (2,), "w + g")], updates=((0, 1),))
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=lambda b: b.name)
+def test_an_elementwise_update_is_written_in_place_when_writable(backend):
+    r = build(_update_program(), backend)
+    g, w = np.ones(5), np.zeros(5)
+    (out,) = r.run([g, w], (True,))
+    assert out is w and w.tolist() == [1.0] * 5
+    (out,) = r.run([g, w], (False,))            # someone else holds w: a new array
+    assert out is not w and w.tolist() == [1.0] * 5 and out.tolist() == [2.0] * 5
+
+
+def test_no_update_in_place_where_it_would_change_a_result():
+    # the old value leaves the call as an output too
+    p = Program(3, (0, 1), (2, 1), [Step(_call(_add_kernel()), (1, 0), (2,), "w + g")],
+                updates=((0, 1),))
+    assert _commits(p) == {}
+    # the kernel also reads a view of the old value (another position than its own)
+    k = _add_kernel()
+    p = Program(4, (0, 1), (3,), [Step(LibraryCall.of("view"), (1,), (2,), "view"),
+                                  Step(_call(k), (1, 2), (3,), "w + view(w)")],
+                updates=((0, 1),))
+    assert _commits(p) == {}
+    # a reduction does not write its input's layout
+    p = Program(3, (0, 1), (2,), [Step(_call(_add_kernel(1, 0), ((0,),)), (1,), (2,), "sum")],
+                updates=((0, 1),))
+    assert _commits(p) == {}
+    # a later commit reads what an earlier one would overwrite: w_new = w + v, v_new = v + w
+    p = Program(4, (0, 1), (2, 3), [Step(_call(_add_kernel()), (0, 1), (2,), "w + v"),
+                                    Step(_call(_add_kernel()), (1, 0), (3,), "v + w")],
+                updates=((0, 0), (1, 1)))
+    assert list(_commits(p)) == [1]
+
+
+def test_updates_in_place_are_all_or_nothing():
+    """Every in-place step checks before any writes: a failing check leaves every old
+    value as it was."""
+    p = Program(6, (0, 1, 2, 3), (4, 5),
+                [Step(_call(_add_kernel()), (0, 2), (4,), "w + g"),
+                 Step(_call(_add_kernel()), (1, 3), (5,), "v + h")],
+                updates=((0, 2), (1, 3)))
+    r = build(p, NUMPY)
+    g, w = np.ones(3), np.zeros(3)
+    h, v = np.ones(4), np.zeros(5)          # v + h fails its check
+    with pytest.raises(StepError) as e:
+        r.run([g, h, w, v], (True, True))
+    assert e.value.step.label == "v + h" and "differ" in str(e.value.__cause__)
+    assert w.tolist() == [0.0] * 3 and v.tolist() == [0.0] * 5
+
+
+def test_a_failing_step_names_itself_and_its_inputs():
+    def boom(a):
+        raise ZeroDivisionError("no")
+    p = Program(3, (0,), (2,), [Step(PythonCall(lambda a: [a + 1]), (0,), (1,), "ok"),
+                                Step(PythonCall(boom), (1,), (2,), "boom")])
+    with pytest.raises(StepError) as e:
+        build(p, NUMPY).run([np.float64(1.0)])
+    assert e.value.step.label == "boom" and e.value.inputs == [2.0]
+    assert isinstance(e.value.__cause__, ZeroDivisionError)
