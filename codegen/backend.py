@@ -20,11 +20,18 @@ from __future__ import annotations
 
 import importlib
 from functools import partial
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
 from codegen.kernel import Kernel
+
+
+class Example(NamedTuple):
+    """A call a compiled kernel will see, laid out as it will be: its inputs and, when
+    the call writes into given arrays (an update in place), its outputs."""
+    inputs: Sequence[Any]
+    outputs: Sequence[Any] | None = None
 
 
 class Backend:
@@ -51,7 +58,8 @@ class Backend:
                         examples: Sequence[Sequence[Sequence[Any]]] | None = None
                         ) -> list[Callable]:
         """Compiled kernels, all at once (one module where the backend can); ``examples``
-        are per kernel some argument lists laid out as its calls will be."""
+        are per kernel some calls (:class:`Example`, or just input lists) laid out as its
+        calls will be, whose code a backend may compile now rather than at first use."""
         raise NotImplementedError
 
     def empty(self, shape: tuple[int, ...], dtype) -> Any:

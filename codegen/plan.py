@@ -27,6 +27,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
+from codegen.backend import Example
 from codegen.program import (KernelCall, LibraryCall, Program, PythonCall, Step, StepError,
                              SubProgram, Work)
 
@@ -138,12 +139,12 @@ def _step_error(steps: list[Step], constants: dict, i: int, env: dict) -> StepEr
 def plan(p: Program, backend) -> Planned:
     """Compile ``p``'s kernels (all at once) and plan its memory for ``backend``."""
     escaping = set(p.outputs)
+    commits = _commits(p)
     at = [i for i, s in enumerate(p.steps) if isinstance(s.what, KernelCall)]
     compiled = backend.compile_kernels(
         [p.steps[i].what.kernel for i in at],
-        [[list(e) for e in p.steps[i].what.examples] for i in at]) if at else []
+        [_examples(p.steps[i].what, commits.get(i)) for i in at]) if at else []
     runners = dict(zip(at, compiled))
-    commits = _commits(p)
     fns: list[Callable] = []
     stateful = False
     for i, s in enumerate(p.steps):
@@ -163,13 +164,27 @@ def plan(p: Program, backend) -> Planned:
     return Planned(fns, constants, set(commits), fresh, stateful)
 
 
+def _examples(what: KernelCall, targets) -> list[Example]:
+    """The calls a kernel step will make, for the backend to compile up front: an update
+    in place writes into the old values (an input of the call), so its code is that."""
+    if not targets:
+        return [Example(list(e)) for e in what.examples]
+    out = []
+    for e in what.examples:
+        views, domain = what.prepare(list(e))
+        outs = [np.empty(domain, b.dtype) for b in what.kernel.outputs]
+        for j, pos, _ in targets:
+            outs[j] = views[pos] if tuple(views[pos].shape) == tuple(domain) else outs[j]
+        out.append(Example(views, outs))
+    return out
+
+
 def step_function(what: Work, backend, reuse: bool, runner=None) -> Callable:
     """``fn(*args) -> outputs`` running ``what`` on ``backend``; ``reuse``: its outputs
     stay inside the call, so their buffers may serve the next call too."""
     if isinstance(what, KernelCall):
         if runner is None:
-            (runner,) = backend.compile_kernels([what.kernel], [[list(e) for e in
-                                                                 what.examples]])
+            (runner,) = backend.compile_kernels([what.kernel], [_examples(what, None)])
         return _kernel_step(what, runner, reuse, backend.empty)
     if isinstance(what, LibraryCall):
         return _library_step(what, backend, reuse)
@@ -229,10 +244,15 @@ class Recycler:
         return a
 
 
+def _without(shape: Sequence[int], drop: tuple[int, ...]) -> tuple[int, ...]:
+    """A keepdims-shaped kernel output's shape as its step's output has it."""
+    return tuple(d for a, d in enumerate(shape) if a not in drop)
+
+
 def _dropped(outs: Sequence, drops: Sequence[tuple[int, ...]]) -> list:
     """Kernel outputs (keepdims-shaped) as the step's outputs: without the axes each
     drops."""
-    return [o if not drop else o.reshape([d for a, d in enumerate(o.shape) if a not in drop])
+    return [o if not drop else o.reshape(_without(o.shape, drop))
             for o, drop in zip(outs, drops)]
 
 
@@ -299,8 +319,7 @@ def _launcher(launch: Launch, bufs, views_out, drops, recyclers) -> Callable:
             entry(extent, grain, meta, *args, *bufs)
             return views_out
         return run_reused
-    shapes = [tuple(d for a, d in enumerate(shp) if a not in drop)
-              for (shp, _, _), drop in zip(launch.fresh, drops)]
+    shapes = [_without(shp, drop) for (shp, _, _), drop in zip(launch.fresh, drops)]
     small = [like < 0 and math.prod(shp) * dt.itemsize < Recycler.MIN_BYTES
              for shp, (_, like, dt) in zip(shapes, launch.fresh)]
     if small == [True] and extent:

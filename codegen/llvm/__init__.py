@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from codegen.backend import Backend
+from codegen.backend import Backend, Example
 from codegen.kernel import Kernel
 from codegen.llvm.jit import stats
 from codegen.llvm.run import CompiledKernel, get_num_threads, load_kernels, set_num_threads
@@ -39,15 +39,18 @@ def compile_kernels(kernels: Sequence[Kernel],
     """Compile several kernels as ONE LLVM module, e.g. all kernels of one function: LLVM's
     per-module cost is paid once, and a warm cache serves them all from one object.
 
-    Kernel ``i`` gets the specializations that calls like ``examples[i]`` (a list of
-    input lists) need, so their first call compiles nothing; without examples, its
-    contiguous specialization. Any other layout compiles at its first call.
+    Kernel ``i`` gets the specializations that calls like ``examples[i]``
+    (:class:`codegen.backend.Example`\ s, or input lists) need, so their first call
+    compiles nothing; without examples, its contiguous specialization. Any other layout
+    compiles at its first call.
     """
     cks = [CompiledKernel(k) for k in kernels]
     items = []
     for i, ck in enumerate(cks):
-        calls = examples[i] if examples is not None and examples[i] else None
-        sigs = {ck.signature(list(c)) for c in calls} - {None} if calls else set()
+        calls = [c if isinstance(c, Example) else Example(c)
+                 for c in (examples[i] if examples is not None and examples[i] else ())]
+        sigs = {ck.signature(list(c.inputs), None if c.outputs is None else list(c.outputs))
+                for c in calls} - {None}
         items += [(ck, sig) for sig in (sigs or {ck.default_signature}) if sig is not None]
     addrs = load_kernels([(ck.kernel, sig) for ck, sig in items])
     for (ck, sig), addr in zip(items, addrs):

@@ -183,21 +183,23 @@ class Function:
             return self._results(values)
 
     def _results(self, values: list):
-        writable = tuple(s._owned for s in self._update_vars)
+        ups = self._update_vars
         try:
-            outs = self._run(values, writable)
+            outs = self._run(values, tuple([s._owned for s in ups])) if ups else \
+                self._run(values)
         except StepError as e:
             raise _runtime_error(e) from e.__cause__
         if not self._all_fresh:
             taken = list(values)   # an array is handed out once: [y, y] gives two arrays
             outs = [r if fresh else _own(r, taken) for r, fresh in zip(outs, self._fresh)]
-        if self._update_vars:
-            for s, v in zip(self._update_vars, outs[self._n_out:]):
+        if ups:
+            for s, v in zip(ups, outs[self._n_out:]):
                 s._value, s._owned = v, True
+        keys = self._keys
+        if keys is None:
+            return outs[0]
         results = outs[:self._n_out]
-        if self._keys is None:
-            return results[0]
-        return dict(zip(self._keys, results)) if isinstance(self._keys, list) else results
+        return dict(zip(keys, results)) if isinstance(keys, list) else results
 
     @property
     def kernel_sources(self) -> dict[str, str]:
