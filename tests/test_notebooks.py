@@ -1,4 +1,5 @@
-"""Every notebook in notebooks/ runs top to bottom without an error."""
+"""Every notebook in notebooks/ runs top to bottom without an error, and every cell that
+draws a figure shows it (an image in its outputs, not a text repr)."""
 from __future__ import annotations
 
 import os
@@ -11,6 +12,7 @@ from ipykernel.kernelspec import write_kernel_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+FIGURE_MARKS = ("plt.", "SVG(", "to_svg(")
 
 
 @pytest.fixture
@@ -31,6 +33,11 @@ def test_notebook_runs(path: Path, kernel_of_this_python: str) -> None:
     client = nbclient.NotebookClient(nb, kernel_name=kernel_of_this_python, timeout=300,
                                      resources={"metadata": {"path": str(path.parent)}})
     client.execute()  # raises CellExecutionError, naming the cell, on any error
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and any(k in cell.source for k in FIGURE_MARKS):
+            shown = {m for out in cell.get("outputs", []) for m in out.get("data", {})}
+            assert shown & {"image/png", "image/svg+xml"}, \
+                f"{path.name} cell {i} draws a figure but shows none (outputs: {shown})"
 
 
 def test_there_are_notebooks() -> None:
