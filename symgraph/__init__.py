@@ -16,7 +16,7 @@ from .grad import DisconnectedInputError, Lop, Rop, grad, hessian, jacobian
 from .ops.compose import OpFromGraph
 from .ops.nnet import (binary_crossentropy, categorical_crossentropy, log_softmax,
                        softmax)
-from .printing import debugprint, to_dot, to_svg
+from .printing import debugprint, to_dot, to_networkx, to_svg
 from .compile.function import Function, function, kernel_sources
 from .testing import GradientError, verify_grad
 from . import nnet

@@ -1,6 +1,6 @@
-"""Looking at graphs: ``debugprint`` (text), ``to_dot`` and ``to_svg`` (pictures), of
-variables and of compiled functions (anything with ``graph_outputs``, ``outputs`` and
-``updates``). Ops with inner graphs show them too.
+"""Looking at graphs: ``debugprint`` (text), ``to_dot`` and ``to_svg`` (pictures) and
+``to_networkx`` (a graph to analyse), of variables and of compiled functions (anything
+with ``graph_outputs``, ``outputs`` and ``updates``). Ops with inner graphs show them too.
 
 >>> import symgraph as sg
 >>> x = sg.dvector("x")
@@ -267,6 +267,48 @@ def to_svg(obj, path: str | os.PathLike | None = None, before: bool = False) -> 
         with open(path, "wb") as fh:
             fh.write(data)
     return svg
+
+
+def to_networkx(obj, before: bool = False):
+    """The graph as a ``networkx.MultiDiGraph``, for analysis (paths, depths, what depends
+    on what): one vertex per node (``kind`` ``node``, ``op``, ``types``; a fused kernel has
+    its ``kernel`` name and the ``labels`` of the ops it absorbed), per leaf (``kind``
+    ``input``, ``shared`` or ``constant``, ``type``) and per output (``kind`` ``output``);
+    an edge per use, with the ``index`` of the input it is (``x * x`` has two). Updates are
+    edges of kind ``update`` to their shared variable. Needs networkx.
+
+    >>> import symgraph as sg
+    >>> g = sg.to_networkx(sg.exp(sg.dvector("x")) * 2)
+    >>> sorted(d["kind"] for _, d in g.nodes(data=True))
+    ['constant', 'input', 'node', 'node', 'output']
+    """
+    import networkx as nx
+    roots, labels, updates = _roots(obj, before)
+    g = nx.MultiDiGraph()
+
+    def vertex(v: Variable):
+        if v.owner is not None:
+            return ("node", id(v.owner))
+        key = ("leaf", id(v))
+        if key not in g:
+            kind = "shared" if isinstance(v, SharedVariable) else \
+                "constant" if isinstance(v, Constant) else "input"
+            g.add_node(key, kind=kind, name=v.name or repr(v), type=str(v.type))
+        return key
+    for node in toposort([*roots, *(e for _, e in updates)]):
+        attrs = dict(kind="node", op=str(node.op), types=[str(o.type) for o in node.outputs],
+                     built_at=node.built_at)
+        if isinstance(node.op, Fused):
+            attrs.update(kernel=node.op.kernel.name, labels=list(node.op.labels))
+        g.add_node(("node", id(node)), **attrs)
+        for i, v in enumerate(node.inputs):
+            g.add_edge(vertex(v), ("node", id(node)), index=i, kind="input")
+    for k, (r, label) in enumerate(zip(roots, labels)):
+        g.add_node(("output", k), kind="output", name=label)
+        g.add_edge(vertex(r), ("output", k), index=0, kind="output")
+    for s, e in updates:
+        g.add_edge(vertex(e), vertex(s), index=0, kind="update")
+    return g
 
 
 def repr_svg(obj) -> str | None:

@@ -131,3 +131,29 @@ def test_inner_graphs_are_printed_under_their_node():
     text = sg.debugprint(op(sg.dvector("x")) + 1, file="str")
     head, inner = text.split("inner graph of twice_exp")
     assert "twice_exp" in head and "exp" in inner and "mul" in inner
+
+
+def test_to_networkx_gives_the_graph_to_analyse():
+    import networkx as nx
+    f, x = step()
+    g = sg.to_networkx(f)
+    assert nx.is_directed_acyclic_graph(nx.DiGraph((u, v) for u, v, d in g.edges(data=True)
+                                                   if d["kind"] != "update"))
+    kinds = [d["kind"] for _, d in g.nodes(data=True)]
+    assert kinds.count("output") == 2 and kinds.count("shared") == 1
+    fused = [d for _, d in g.nodes(data=True) if "kernel" in d]
+    assert len(fused) == 3 and all(d["labels"] for d in fused)
+    updates = [(u, v) for u, v, d in g.edges(data=True) if d["kind"] == "update"]
+    assert len(updates) == 1 and g.nodes[updates[0][1]]["kind"] == "shared"
+    y = sg.dvector("y")
+    assert g.number_of_nodes() < sg.to_networkx(f, before=True).number_of_nodes()
+    square = sg.to_networkx(y * y)
+    assert square.number_of_edges() == 3          # y feeds the product twice, then the output
+
+
+def test_networkx_is_not_imported_with_symgraph():
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", "import sys, symgraph; "
+                          "print('networkx' in sys.modules)"], capture_output=True, text=True)
+    assert out.stdout.strip() == "False"
