@@ -146,17 +146,21 @@ def plan(p: Program, backend) -> Planned:
         [_examples(p.steps[i].what, commits.get(i)) for i in at]) if at else []
     runners = dict(zip(at, compiled))
     fns: list[Callable] = []
-    stateful = False
+    # updates in place write shared values: two calls at once must not interleave them
+    stateful = bool(commits)
     for i, s in enumerate(p.steps):
         reuse = not any(o in escaping for o in s.outputs)
         if i in commits:
             fns.append(_Commit(s.what, runners[i], commits[i], backend))
-            continue
-        if reuse and s.kind in ("kernel", "call"):
-            stateful = True
-        fns.append(step_function(s.what, backend, reuse, runners.get(i)))
+        elif isinstance(s.what, SubProgram):
+            sub = build(s.what.program, backend)
+            stateful |= sub.stateful
+            fns.append(lambda *args, run=sub.run: run(list(args)))
+        else:
+            stateful |= reuse and s.kind in ("kernel", "call")
+            fns.append(step_function(s.what, backend, reuse, runners.get(i)))
     made = {o for i, s in enumerate(p.steps) for o in s.outputs
-            if s.kind == "kernel" or (s.kind == "call") or i in commits}
+            if s.kind in ("kernel", "call") or i in commits}
     fixed = set(p.inputs) | set(p.constants)
     outs = list(p.outputs)
     fresh = [slot in made and outs.count(slot) == 1 and slot not in fixed for slot in outs]

@@ -165,6 +165,10 @@ class TensorVariable(Variable):
         return _m.repr_svg(self)
 
     # --- numpy interop
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError(f"{self!r} is symbolic: it has no value while building (compile it "
+                        "with sg.function, or evaluate it with .eval({input: value}))")
+
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         fn = NUMPY.get(ufunc)
         if method != "__call__" or kwargs or fn is None:

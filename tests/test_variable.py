@@ -43,6 +43,8 @@ def test_numpy_functions_dispatch(call, sg_fn):
     (lambda x: np.exp(x, out=np.empty(2)), r"np.exp does not work on symbolic tensors with"),
     (lambda x: np.add.reduce(x), r"np.add.reduce does not work on symbolic tensors"),
     (lambda x: np.logaddexp(x, x), r"np.logaddexp does not work on symbolic tensors"),
+    (lambda x: np.asarray(x), r"x is symbolic: it has no value while building"),
+    (lambda x: np.zeros(2) + [x, x], r"x is symbolic"),
 ])
 def test_numpy_functions_that_cannot_work_say_so(call, match):
     with pytest.raises(TypeError, match=match):
