@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Callable, Collection, Sequence
+from typing import Callable, Collection, NamedTuple, Sequence
 
 import numpy as np
 
@@ -50,8 +50,7 @@ FLOATS = ("float32", "float64")
 INTS = ("int8", "int16", "int32", "int64", "uint8")
 
 
-@dataclass(frozen=True)
-class Opcode:
+class Opcode(NamedTuple):
     """A scalar opcode: arity, which operand dtypes it takes, the dtype it gives."""
     name: str
     arity: int
@@ -104,16 +103,14 @@ COMBINERS: dict[str, tuple[Callable, Callable[[str], object]]] = {
 propagate NaN, as numpy does."""
 
 
-@dataclass(frozen=True)
-class Buffer:
+class Buffer(NamedTuple):
     """A kernel argument: its name, dtype and rank (always the kernel's ``ndim``)."""
     name: str
     dtype: str
     rank: int
 
 
-@dataclass(frozen=True)
-class Instr:
+class Instr(NamedTuple):
     """One SSA value. ``args`` are indices of earlier values of the same body.
 
     ``attr`` is the input index for ``load`` and the Python value for ``const``.
@@ -124,8 +121,7 @@ class Instr:
     attr: object = None
 
 
-@dataclass(frozen=True)
-class Store:
+class Store(NamedTuple):
     """Writes body value ``value`` to the output of the same position.
 
     ``reduce`` is None for an elementwise store, else a combiner name; ``epilogue`` is a

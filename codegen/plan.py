@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 import sys
 import sysconfig
-from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable, NamedTuple, Sequence
 
@@ -57,8 +56,7 @@ class Launch(NamedTuple):
         return list(outputs)
 
 
-@dataclass
-class Planned:
+class Planned(NamedTuple):
     """Per step its function, the constants in the backend's memory, which steps write
     updates in place (``commits``), which outputs are always fresh, and whether any step
     keeps buffers between calls."""

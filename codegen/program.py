@@ -25,15 +25,14 @@ nodes failed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 from codegen.kernel import Kernel
 from codegen.lib.array import is_view
 
 
 # ---------------------------------------------------------------- what a step does
-@dataclass(frozen=True, eq=False)
-class KernelCall:
+class KernelCall(NamedTuple):
     """Run ``kernel``. ``prepare(args)`` turns the step's arguments into the kernel's
     inputs and its domain, raising on arguments that do not fit (it is the one check
     native code relies on); ``drops[j]`` are the domain axes output ``j`` lacks (a
@@ -47,8 +46,7 @@ class KernelCall:
     kind = "kernel"
 
 
-@dataclass(frozen=True)
-class LibraryCall:
+class LibraryCall(NamedTuple):
     """Call the backend library's entry ``name`` with the step's arguments and keyword
     ``params`` (a tuple of (name, value) pairs, so that equal calls compare equal)."""
     name: str
@@ -64,8 +62,7 @@ class LibraryCall:
         return cls(name, tuple(sorted(params.items())))
 
 
-@dataclass(frozen=True, eq=False)
-class PythonCall:
+class PythonCall(NamedTuple):
     """``fn(*host_arrays) -> list of host arrays``: a Python function over numpy arrays.
     On a device backend its arguments come to the host and its results go back."""
     fn: Callable[..., Sequence[Any]]
@@ -73,8 +70,7 @@ class PythonCall:
     kind = "python"
 
 
-@dataclass(frozen=True, eq=False)
-class SubProgram:
+class SubProgram(NamedTuple):
     """Run ``program`` on the step's arguments (the outputs are its outputs)."""
     program: "Program"
 
@@ -84,8 +80,7 @@ class SubProgram:
 Work = KernelCall | LibraryCall | PythonCall | SubProgram
 
 
-@dataclass
-class Step:
+class Step(NamedTuple):
     """``what`` applied to the values of slots ``inputs``, filling slots ``outputs``.
     ``label`` names it for people; ``origin`` is an opaque handle the caller uses to map
     a failure back to its own graph."""

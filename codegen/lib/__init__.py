@@ -19,12 +19,10 @@ True
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """One library function; ``view``: returns a view of its first argument; ``out``:
     takes an ``out=`` buffer."""
     fn: Callable
