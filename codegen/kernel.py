@@ -345,9 +345,10 @@ def split_stages(k: Kernel) -> list[tuple[Kernel, tuple[int, ...], tuple[int, ..
     for stage in sorted(set(k.stages)):
         js = tuple(j for j in range(len(k.stores)) if k.stages[j] == stage)
         live = live_values(k.body, [k.stores[j].value for j in js])
+        epilogues = {j: prune(k.stores[j].epilogue) for j in js}
         extra = tuple(sorted({ins.attr for i, ins in enumerate(k.body)
                               if i in live and ins.op == "reduced"} |
-                             {ins.attr for j in js for ins in k.stores[j].epilogue
+                             {ins.attr for j in js for ins in epilogues[j]
                               if ins.op == "reduced"}))
 
         def loaded(ins: Instr) -> Instr:
@@ -364,7 +365,7 @@ def split_stages(k: Kernel) -> list[tuple[Kernel, tuple[int, ...], tuple[int, ..
                 body.append(Instr(ins.op, ins.dtype, tuple(index[a] for a in ins.args),
                                   ins.attr))
         stores = tuple(Store(index[k.stores[j].value], k.stores[j].reduce, k.stores[j].axes,
-                             tuple(map(loaded, k.stores[j].epilogue))) for j in js)
+                             tuple(map(loaded, epilogues[j]))) for j in js)
         ins_bufs = (*k.inputs, *(Buffer(f"stage_in{j}", k.outputs[j].dtype, k.ndim)
                                  for j in extra))
         out.append((Kernel(f"{k.name}_s{stage}", ins_bufs, tuple(k.outputs[j] for j in js),
@@ -384,6 +385,22 @@ def live_values(body: Sequence[Instr], roots: Sequence[int],
             if ignores is None or not ignores(body[i]):
                 todo.extend(body[i].args)
     return live
+
+
+def prune(body: Sequence[Instr]) -> tuple[Instr, ...]:
+    """An epilogue (or any body whose result is its last value) without the values its
+    result does not need, renumbered.
+
+    >>> body = (Instr("acc", "float32"), Instr("neg", "float32", (0,)), Instr("count", "float32"))
+    >>> [ins.op for ins in prune(body)]
+    ['count']
+    """
+    if not body:
+        return tuple(body)
+    live = sorted(live_values(body, [len(body) - 1]))
+    index = {old: new for new, old in enumerate(live)}
+    return tuple(Instr(body[i].op, body[i].dtype, tuple(index[a] for a in body[i].args),
+                       body[i].attr) for i in live)
 
 
 def walk(body: Sequence[Instr], emit: Callable[[int, Instr, str, list], object],

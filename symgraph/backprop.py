@@ -14,8 +14,20 @@ from typing import Sequence
 
 from .graph import Variable, toposort
 from .ops.elemwise import cast
+from .ops.shape import reshape
 from .types import FLOATS
 from .variable import as_tensor
+
+
+def _broadcast_like(g: Variable, v: Variable) -> Variable:
+    """``g`` with the static-1 axes of the variable it is the gradient of, so that it
+    broadcasts where ``v`` does (a slice of a concatenation's gradient has no static size
+    of its own, and would not)."""
+    missing = [a for a in range(v.ndim) if v.type.shape[a] == 1 and g.type.shape[a] != 1]
+    if not missing:
+        return g
+    return reshape(g, [1 if a in missing else (g.type.shape[a] if g.type.shape[a] is not None
+                                               else g.shape[a]) for a in range(v.ndim)])
 
 
 def backprop(seeds: dict[Variable, Variable], wrt: Sequence[Variable],
@@ -64,5 +76,5 @@ def backprop(seeds: dict[Variable, Variable], wrt: Sequence[Variable],
             if g.ndim != inp.ndim:
                 raise RuntimeError(f"{node.op}.grad gave a rank-{g.ndim} gradient for the "
                                    f"rank-{inp.ndim} input {inp!r}")
-            contribs.setdefault(id(inp), []).append(g)
+            contribs.setdefault(id(inp), []).append(_broadcast_like(g, inp))
     return [summed(w) for w in wrt]

@@ -9,6 +9,7 @@ True
 from __future__ import annotations
 
 import os
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -57,7 +58,14 @@ class Config:
                 setattr(self, k, v)
 
 
+_ALLOWED = {"floatX": "'float32' or 'float64'", "backend": "one of the backends' names",
+            "cache_dir": "a directory", "num_threads": "a whole number >= 1"}
+
+
 def _from_env() -> Config:
+    """The settings, from the environment where it sets them. A value that does not
+    parse is never fatal: a warning names the variable and what it takes, and the
+    default stays."""
     cfg = Config(cache_dir=_default_cache_dir(), num_threads=os.cpu_count() or 1)
     for f in fields(Config):
         var = f"SYMGRAPH_{f.name.upper()}"
@@ -65,9 +73,11 @@ def _from_env() -> Config:
         if raw is None:
             continue
         try:
-            setattr(cfg, f.name, int(raw) if f.type == "int" else raw)
-        except ValueError as e:
-            raise ValueError(f"environment variable {var}={raw!r}: {e}") from None
+            setattr(cfg, f.name, int(raw.strip()) if f.type == "int" else raw)
+        except ValueError:
+            warnings.warn(f"environment variable {var}={raw!r} is not {_ALLOWED[f.name]}; "
+                          f"using the default, {getattr(cfg, f.name)!r}", RuntimeWarning,
+                          stacklevel=2)
     return cfg
 
 

@@ -305,24 +305,30 @@ class RunInner:
 # ---------------------------------------------------------------- walking and rebuilding
 def toposort(outputs: Iterable[Variable], inner: bool = False) -> list[Apply]:
     """The nodes computing ``outputs``, each after the nodes it depends on; with
-    ``inner``, the nodes of every inner graph too (before the node that owns them)."""
+    ``inner``, the nodes of every inner graph too (before the node that owns them).
+    A graph with a cycle (which no valid graph has) raises RuntimeError."""
     order: list[Apply] = []
-    seen: set[int] = set()
+    state: dict[int, bool] = {}          # False: being visited, True: done
     stack = [(v.owner, False) for v in reversed(list(outputs)) if v.owner is not None]
     while stack:
         node, expanded = stack.pop()
-        if id(node) in seen:
-            continue
         if expanded:
-            seen.add(id(node))
+            state[id(node)] = True
             if inner:
                 for g in node.op.inner_graphs():
                     order += toposort(g.outputs, inner=True)
             order.append(node)
             continue
+        seen = state.get(id(node))
+        if seen:
+            continue
+        if seen is False:        # reached again from its own inputs
+            raise RuntimeError(f"the graph has a cycle through {node}: please report how "
+                               "it was built")
+        state[id(node)] = False
         stack.append((node, True))
         for inp in reversed(node.inputs):
-            if inp.owner is not None and id(inp.owner) not in seen:
+            if inp.owner is not None and not state.get(id(inp.owner)):
                 stack.append((inp.owner, False))
     return order
 

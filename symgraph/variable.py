@@ -95,7 +95,7 @@ class TensorVariable(Variable):
     def __rfloordiv__(self, o): return _m.floor_divide(o, self)
     def __mod__(self, o): return _m.mod(self, o)
     def __rmod__(self, o): return _m.mod(o, self)
-    def __pow__(self, o): return _m.power(self, o)
+    def __pow__(self, o): return _m.power_operator(self, o)
     def __rpow__(self, o): return _m.power(o, self)
     def __matmul__(self, o): return _m.matmul(self, o)
     def __rmatmul__(self, o): return _m.matmul(o, self)

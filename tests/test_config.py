@@ -68,6 +68,13 @@ def test_settings_come_from_the_environment_once(tmp_path):
     assert got[:2] == [str(tmp_path / ".cache" / "symgraph")] * 2
 
 
-def test_a_bad_setting_in_the_environment_names_the_variable():
-    out = _config_in({"SYMGRAPH_NUM_THREADS": "many"})
-    assert out.returncode != 0 and "SYMGRAPH_NUM_THREADS='many'" in out.stderr
+@pytest.mark.parametrize("var,value", [("SYMGRAPH_NUM_THREADS", "abc"),
+                                       ("SYMGRAPH_NUM_THREADS", ""),
+                                       ("SYMGRAPH_NUM_THREADS", "2.5"),
+                                       ("SYMGRAPH_NUM_THREADS", "0"),
+                                       ("SYMGRAPH_FLOATX", "float16"),
+                                       ("SYMGRAPH_BACKEND", "tpu")])
+def test_a_bad_setting_in_the_environment_warns_and_keeps_the_default(var, value):
+    out = _config_in({var: value})
+    assert out.returncode == 0, out.stderr
+    assert f"{var}={value!r}" in out.stderr and "using the default" in out.stderr

@@ -273,3 +273,19 @@ def test_verify_grad_catches_a_wrong_gradient(dtype, backend):
 def test_verify_grad_of_a_non_float_output_is_a_type_error():
     with pytest.raises(TypeError, match="float"):
         sg.verify_grad(lambda a: a > 0, [np.ones(2)])
+
+
+# ---- regressions found by a differential fuzzer -----------------------------------------
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+def test_a_gradient_has_the_static_1_axes_of_its_variable(backend):
+    """A slice of a concatenation's gradient had no static size: the gradient of the
+    keepdims sum (static size 1) then failed to broadcast at run time."""
+    x = sg.dvector("x")
+    g = sg.function([x], sg.grad(sg.concatenate([x, x.sum(axis=0, keepdims=True)]).sum(), x),
+                    backend=backend)
+    np.testing.assert_array_equal(g(np.ones(3)), [2.0, 2.0, 2.0])
+    m = sg.dmatrix("m")
+    cost = (sg.concatenate([m, m.mean(axis=0, keepdims=True)], axis=0) ** 2).sum()
+    sg.verify_grad(lambda v: (sg.concatenate([v, v.mean(axis=0, keepdims=True)], axis=0) ** 2)
+                   .sum(), [np.arange(6.0).reshape(2, 3)], backend=backend)
+    assert sg.grad(cost, m).type.shape == (None, None)

@@ -117,8 +117,9 @@ def test_floatx_from_the_environment():
     r = _run(code, SYMGRAPH_FLOATX="float64")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["float64"] * 3
-    r = _run(code, SYMGRAPH_FLOATX="float16")
-    assert r.returncode != 0 and "floatX" in r.stderr and "float16" in r.stderr
+    r = _run(code, SYMGRAPH_FLOATX="float16")     # a bad setting warns, never breaks import
+    assert r.returncode == 0 and "SYMGRAPH_FLOATX='float16'" in r.stderr
+    assert r.stdout.split() == ["float32"] * 3
 
 
 # ------------------------------------------------------------------ constant()

@@ -32,7 +32,9 @@ from codegen.kernel import Kernel, KernelError, domain_of, element_strides, spli
 
 _INSTALL = "pip install cupy-cuda13x (cupy-cuda12x for a CUDA 12 driver)"
 _THREADS = 256
-_NVRTC_OPTIONS = ("--std=c++17",)
+# no fused multiply-adds: every product rounds as numpy's (and the CPU's) does, so a value
+# computed in two launches (the stages of a softmax) is the same in both
+_NVRTC_OPTIONS = ("--std=c++17", "--fmad=false")
 _MODULES: dict[tuple[str, str, bool], Any] = {}
 
 

@@ -10,7 +10,7 @@
 >>> f = compile_kernel(k)
 >>> f([np.ones(3, "float32"), np.arange(3, dtype="float32")])[0].tolist()
 [2.0, 3.0, 4.0]
->>> "fadd contract float" in f.source     # LLVM IR, before optimization
+>>> "fadd float" in f.source     # LLVM IR, before optimization
 True
 """
 from __future__ import annotations

@@ -35,6 +35,7 @@ import platform
 import sys
 import threading
 import time
+import warnings
 
 import llvmlite.ir as ir
 
@@ -332,18 +333,32 @@ class _Pool:
             self._take()
             try:
                 self._stop_workers()
-                self.threads = [threading.Thread(target=self.fn("sg_pool_worker"),
-                                                 name=f"symgraph-pool-{i}", daemon=True)
-                                for i in range(n)]
-                for t in self.threads:
-                    t.start()
+                self.threads = self._start_workers(n)
+                n = len(self.threads)
                 # every worker has read the generation before the first job is posted
                 while self.fn("sg_pool_ready")() < n:
                     time.sleep(0)
                 self.fn("sg_pool_set_workers")(n)
-                self.size = nthreads
+                self.size = nthreads      # what was asked: ensure() does not retry
             finally:
                 self.fn("sg_pool_release")()
+
+    def _start_workers(self, n: int) -> list[threading.Thread]:
+        """Up to ``n`` started worker threads: as many as the system lets us start (it
+        may refuse, under a thread or address-space limit), with a warning if fewer."""
+        started: list[threading.Thread] = []
+        for i in range(n):
+            t = threading.Thread(target=self.fn("sg_pool_worker"),
+                                 name=f"symgraph-pool-{i}", daemon=True)
+            try:
+                t.start()
+            except RuntimeError as e:        # "can't start new thread"
+                warnings.warn(f"symgraph's thread pool started {len(started)} of the {n} "
+                              f"workers asked for ({e}): large kernels run on "
+                              f"{len(started) + 1} threads", RuntimeWarning, stacklevel=4)
+                break
+            started.append(t)
+        return started
 
     def stop(self) -> None:
         with self.lock:

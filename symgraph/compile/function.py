@@ -255,12 +255,13 @@ def kernel_sources(inputs: Sequence[Variable], outputs=None, updates=None, given
 
 
 def _own(r, taken: list):
-    """``r`` as an array the caller may keep and modify: a copy if it is a view or is an
-    array already in ``taken`` (the inputs, shared values, outputs handed out so far);
-    then it is taken too."""
+    """``r`` as an array the caller may keep and modify: a copy if it is a view, read-only
+    (a constant) or an array already in ``taken`` (the inputs, shared values, outputs
+    handed out so far); then it is taken too."""
     if not hasattr(r, "base"):
         r = np.asarray(r)
-    if r.base is not None or any(r is v for v in taken):
+    if r.base is not None or not getattr(r.flags, "writeable", True) or \
+            any(r is v for v in taken):
         r = r.copy()
     taken.append(r)
     return r
@@ -273,13 +274,13 @@ def _runtime_error(e: StepError) -> Exception:
                        for a in e.inputs)
     where = f"\n  built at {node.built_at}" if node is not None and node.built_at else ""
     msg = (f"{cause}\n  in node {node!r} ({node.op}), inputs: {shapes}{where}")
-    kind = type(cause) if isinstance(cause, (ValueError, TypeError, IndexError,
-                                             ZeroDivisionError, NotImplementedError)) \
-        else RuntimeError
+    kinds = (ValueError, TypeError, IndexError, MemoryError, ZeroDivisionError,
+             NotImplementedError)
+    base = next((k for k in kinds if isinstance(cause, k)), RuntimeError)
     try:
-        return kind(msg)
-    except Exception:
-        return RuntimeError(msg)
+        return type(cause)(msg) if base is not RuntimeError else RuntimeError(msg)
+    except Exception:       # a subclass that takes other arguments (numpy's MemoryError)
+        return base(msg)
 
 
 def _outputs(outputs) -> tuple[list[Variable], Any]:

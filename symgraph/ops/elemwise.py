@@ -295,7 +295,14 @@ class Elemwise(Op):
         g = output_grads[0]
         if g is None or outputs[0].dtype not in FLOATS:
             return [None] * len(inputs)
-        grads = self.scalar.grad(list(inputs), outputs[0], g)
+        # the rule computes in the op's own precision: a float32 constant in a float64
+        # graph, or a bool operand, takes the dtype the op computed in
+        compute, _ = self.scalar.dtypes([v.dtype for v in inputs])
+        kind = self.scalar.kind
+        ins = list(inputs) if kind in ("cast", "second") else \
+            [v if (kind == "select" and k == 0) or compute not in FLOATS else cast(v, compute)
+             for k, v in enumerate(inputs)]
+        grads = self.scalar.grad(ins, outputs[0], g)
         return [None if (gi is None or x.dtype not in FLOATS) else
                 sum_to_type(gi, x.type) for x, gi in zip(inputs, grads)]
 
@@ -349,6 +356,15 @@ def _ufunc(name: str) -> Callable:
 
 UFUNCS: dict[str, Callable] = {n: _ufunc(n) for n in SCALAR_OPS}
 """The user function of every scalar op, by name (``UFUNCS["exp"](x)``)."""
+
+
+def power_operator(x, p) -> Variable:
+    """``x ** p``: numpy's operator squares a bool ``x ** 2`` in int8 (its fast path for
+    2), where ``np.power`` gives int64; other powers are ``power``'s."""
+    if isinstance(x, Variable) and x.dtype == "bool" and is_weak(p) and \
+            not isinstance(p, bool) and p == 2:
+        x = cast(x, "int8")
+    return UFUNCS["power"](x, p)
 
 
 def cast(x, dtype) -> Variable:
@@ -419,5 +435,6 @@ _NUMPY_NAMES = {
 for _name, _fn in UFUNCS.items():
     install(_name, _fn, _NUMPY_NAMES.get(_name))
 install("cast", cast)
+install("power_operator", power_operator)
 install("where", where, np.where)
 install("clip", clip, np.clip)

@@ -30,7 +30,9 @@ class Reduce(Op):
     """Reduce ``axes`` with a combiner (add mul max min and or); ``mean`` divides by the
     number of elements reduced. ``keepdims`` keeps reduced axes with size 1. max and min
     of an empty axis are an error (as numpy) unless ``empty_ok``: then they give the
-    identity (-inf for max), as the internal shift of logsumexp and softmax needs."""
+    identity (-inf for max), as the internal shift of logsumexp and softmax needs. The
+    gradient of max and min goes to the elements equal to the result, shared equally
+    among ties (``max([3, 3])`` gives each 0.5)."""
     __props__ = ("combiner", "axes", "keepdims", "mean", "empty_ok")
 
     def __init__(self, combiner: str, axes: tuple[int, ...], keepdims: bool = False,
@@ -105,7 +107,9 @@ class Reduce(Op):
                              zeros_like(x)))
             return [g * gx]
         if self.combiner in ("max", "min"):
-            return [g * F.equal(x, z)]
+            # the gradient is shared equally among tied elements, as JAX does
+            hit = cast(F.equal(x, z), x.dtype)
+            return [g * hit / sum(hit, axis=self.axes, keepdims=True)]
         return [None]
 
 
@@ -163,8 +167,9 @@ def var(x, axis=None, keepdims: bool = False, ddof: int = 0) -> Variable:
     d = x - mean(x, axes, keepdims=True)
     if not ddof:     # the count is the kernel's own: no separate count node
         return mean(d * d, axes, keepdims)
-    n = cast(count(x, axes), x.dtype)
-    return sum(d * d, axes, keepdims) / (n - ddof)
+    # numpy: no fewer than 0 degrees of freedom, so ddof >= n gives nan (or inf)
+    n = F.maximum(cast(count(x, axes), x.dtype) - ddof, 0)
+    return sum(d * d, axes, keepdims) / n
 
 
 def std(x, axis=None, keepdims: bool = False, ddof: int = 0) -> Variable:

@@ -144,7 +144,8 @@ def square_forms(fg, node):
     out = node.outputs[0]
     if node.op.scalar.name == "power" and is_const(node.inputs[1], 2) and \
             same_shape(node.inputs[0], out):
-        return [as_type_of(F.square(node.inputs[0]), out)]
+        # the base in the power's dtype first: a bool squares as int8, as numpy's
+        return [F.square(as_type_of(node.inputs[0], out))]
     if node.op.scalar.name == "mul" and node.inputs[0] is node.inputs[1]:
         return [F.square(node.inputs[0])]
     return None

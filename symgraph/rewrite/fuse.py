@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from codegen.kernel import Buffer, Builder, Instr, Kernel, Store
+from codegen.kernel import Buffer, Builder, Instr, Kernel, Store, prune
 
 from ..graph import Apply, Constant, Variable
 from ..ops.elemwise import Elemwise
@@ -127,9 +127,13 @@ class _Fuser:
                     work.append(i.owner)
 
     def grow_epilogue(self, g: _Group) -> None:
-        """Absorb the elementwise work on the reduced shape that follows a reduction."""
+        """Absorb the elementwise work on the reduced shape that follows a reduction. It
+        may read the reduced values and inputs from outside, not a value of the group's
+        body: an epilogue runs on the reduced shape (reducing a static-1 axis leaves the
+        shape as it was, so the patterns alone cannot tell)."""
         out = g.root.outputs[0]
         inside = {id(out)}
+        body = {id(o) for n in g.nodes for o in n.outputs} - inside
         changed = True
         while changed:
             changed = False
@@ -140,7 +144,7 @@ class _Fuser:
                             c.outputs[0].type.broadcastable != out.type.broadcastable:
                         continue
                     _, reach = self.masks(g)
-                    if any(id(i) not in inside and self.depends_on(i, reach)
+                    if any(id(i) in body or (id(i) not in inside and self.depends_on(i, reach))
                            for i in c.inputs):
                         continue
                     g.epilogue.append(c)
@@ -231,8 +235,7 @@ def _build(fuser: _Fuser, g: _Group) -> tuple[Fused, list[Variable], list[Variab
         # every value on the reduced shape that is used outside gets a store
         for v in [red_out, *(n.outputs[0] for n in epilogue_nodes)]:
             if any(c == "output" or id(c) not in ids for c in fuser.clients(v)):
-                epilogue = _epilogue_ending_at(e, evals[id(v)]) if len(e.body) > 1 else ()
-                stores.append(Store(acc_val, op.combiner, op.axes, epilogue))
+                stores.append(Store(acc_val, op.combiner, op.axes, _epilogue(e, evals[id(v)])))
                 outputs.append(v)
                 drops.append(() if op.keepdims else op.axes)
 
@@ -271,18 +274,12 @@ def _inline_scalar(v: Variable):
     return None
 
 
-def _epilogue_ending_at(e: Builder, last: int) -> tuple[Instr, ...]:
-    """The epilogue body with its result as the last instruction (the IR's convention)."""
-    body = list(e.body)
-    if last == len(body) - 1:
-        return tuple(body)
-    ins = body[last]
-    # re-emit the result at the end: a cast to its own dtype is not an op, so select
-    # with a constant true condition stands in as a no-op copy
-    t = len(body)
-    body.append(Instr("const", "bool", (), True))
-    body.append(Instr("select", ins.dtype, (t, last, last)))
-    return tuple(body)
+def _epilogue(e: Builder, result: int) -> tuple[Instr, ...]:
+    """The epilogue computing value ``result`` of the builder's body, as the IR wants it:
+    that value last, and nothing it does not need (the builder holds the epilogues of
+    every store on the reduced shape); empty if it is the reduced value itself."""
+    body = prune(e.body[:result + 1])
+    return () if len(body) == 1 and body[0].op == "acc" else body
 
 
 def fuse(fg: FunctionGraph, log: RewriteLog) -> int:

@@ -134,3 +134,30 @@ def test_platforms_without_futexes_run_jobs_on_the_caller():
                            ctypes.c_int64)(addrs["sg_pool_run"])
     run(ctypes.cast(task, ctypes.c_void_p), None, 1000, 64)
     assert calls == [(0, 1000)]
+
+
+@needs_pool
+def test_a_system_that_refuses_threads_gets_a_smaller_pool(compiled, threads, monkeypatch):
+    """Under a thread or address-space limit starting a worker fails: the pool runs on
+    the workers it could start, warns once, and calls still give the right results."""
+    real = threading.Thread
+
+    class Refusing(real):
+        started = 0
+
+        def start(self):
+            if Refusing.started >= 1:
+                raise RuntimeError("can't start new thread")
+            Refusing.started += 1
+            super().start()
+    monkeypatch.setattr(pool.threading, "Thread", Refusing)
+    with pytest.warns(RuntimeWarning, match="started 1 of the 7 workers"):
+        pool.start(8)
+    assert pool.workers() == 1
+    monkeypatch.setattr(pool.threading, "Thread", real)
+    k, ck = compiled[0]
+    x = np.ones((4096, 257), F)
+    threads(8)
+    np.testing.assert_array_equal(ck([x])[0], 3 * x)
+    pool.start(2)
+    assert pool.workers() == 1

@@ -462,3 +462,22 @@ def test_a_pickled_function_works_and_keeps_its_shared_values(backend):
     assert float(again([1.0, 0.0])["cost"]) == 2.0
     (w2,) = again.shared
     assert w2.get_value().tolist() == [3.0, 3.0] and w.get_value().tolist() == [2.0, 3.0]
+
+
+def test_constant_outputs_are_fresh_writable_arrays():
+    f = sg.function([], [sg.constant(np.ones(3)) * 2, sg.constant(np.arange(2))])
+    a, b = f()
+    assert a.flags.writeable and b.flags.writeable
+    a[0] = 99
+    again = f()[0]
+    assert again is not a and again.tolist() == [2.0, 2.0, 2.0]
+
+
+@pytest.mark.parametrize("make", [lambda x: sg.outer(x, x), lambda x: sg.dot(x[:, None], x[None]),
+                                  lambda x: sg.concatenate([x] * 4000)],
+                         ids=["kernel", "library", "concatenate"])
+def test_an_allocation_too_big_is_a_memory_error_naming_the_node(make):
+    x = sg.dvector("x")
+    f = sg.function([x], make(x))
+    with pytest.raises(MemoryError, match=r"(?s)Unable to allocate .* in node"):
+        f(np.ones(6_000_000))

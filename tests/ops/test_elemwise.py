@@ -472,3 +472,39 @@ def test_grad_of_cast_is_cast_back():
     assert g.dtype == "float64"
     np.testing.assert_array_equal(g.eval({x: np.ones(2), w: np.array([2, 3], "float32")}),
                                   [2.0, 3.0])
+
+
+# ---- regressions found by a differential fuzzer -----------------------------------------
+@pytest.mark.parametrize("name", ["arcsin", "arccos", "arctan", "arcsinh", "arccosh",
+                                  "arctanh", "erf", "erfc", "sqrt", "log", "exp", "tanh"])
+def test_gradients_pass_ops_of_bool_inputs(name):
+    """The op of a bool input has no gradient to give it, and computing the rule in bool
+    arithmetic failed ("mul of bool tensors")."""
+    x = sg.dvector("x")
+    c = getattr(sg, name)(x > 0)                  # a constant as far as x is concerned
+    g = sg.function([x], sg.grad((x * c).sum(), x))
+    a = np.array([0.5, -0.5])
+    np.testing.assert_allclose(g(a), sg.function([x], c.astype("float64"))(a), rtol=1e-15)
+
+
+def test_powers_of_bool_have_numpys_dtypes():
+    """numpy's operator squares ``b ** 2`` in int8, where ``np.power(b, 2)`` and ``b ** 3``
+    give int64; ``b ** 2`` was rewritten to a square of bool, which does not compile.
+    (Two bool tensors are refused, as every arithmetic of bools: see above.)"""
+    b = sg.vector("b", dtype="bool")
+    a = np.array([True, False])
+    for expr, want in [(lambda t: t ** 2, a ** 2), (lambda t: t ** 3, a ** 3),
+                       (lambda t: t ** 0.5, a ** 0.5), (lambda t: sg.power(t, 2),
+                                                        np.power(a, 2))]:
+        got = sg.function([b], expr(b))(a)
+        assert got.dtype == want.dtype and expr(b).dtype == want.dtype.name
+        np.testing.assert_array_equal(got, want)
+
+
+def test_gradient_constants_take_the_graphs_precision():
+    """``x ** np.float32(c)`` in a float64 graph: the gradient's ``c - 1`` is float64."""
+    x = sg.dvector("x")
+    c = np.float32(0.3)
+    g = sg.function([x], sg.grad((x ** c).sum(), x))(np.array([2.0, 5.0]))
+    exact = float(c) * np.array([2.0, 5.0]) ** (float(c) - 1)
+    np.testing.assert_allclose(g, exact, rtol=1e-15)

@@ -219,3 +219,29 @@ def test_argmax_and_integer_reductions_have_no_gradient():
         sg.grad(x.argmax().astype("float64"), x)
     with pytest.raises(TypeError, match="float"):
         sg.grad(x.astype("int32").sum(), x)   # an int cost: nothing to differentiate
+
+
+# ---- regressions found by a differential fuzzer -----------------------------------------
+@pytest.mark.parametrize("ddof", [3, 4, 7])
+def test_var_and_std_with_ddof_at_least_n_are_nan_or_inf_as_numpy(ddof):
+    x = np.array([[1.0, 1.0, 1.0], [1.0, 2.0, 4.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_values(lambda v: sg.var(v, axis=1, ddof=ddof), lambda v: np.var(v, 1, ddof=ddof),
+                     [x])
+        check_values(lambda v: v.std(axis=1, ddof=ddof), lambda v: np.std(v, 1, ddof=ddof), [x])
+
+
+@pytest.mark.parametrize("name", ["max", "min"])
+def test_the_gradient_of_max_and_min_is_shared_among_ties(name):
+    x = sg.dvector("x")
+    pick = getattr(sg, name)
+    g = sg.function([x], sg.grad(pick(sg.concatenate([x, x])), x))
+    np.testing.assert_allclose(g([1.0, 3.0, 2.0] if name == "max" else [3.0, 1.0, 2.0]),
+                               [0.0, 1.0, 0.0])
+    m = sg.dmatrix("m")
+    gm = sg.function([m], sg.grad(pick(m, axis=1).sum(), m))
+    np.testing.assert_allclose(gm(np.array([[2.0, 2.0, 1.0], [0.0, 5.0, 5.0]]) *
+                                  (1 if name == "max" else -1)),
+                               [[0.5, 0.5, 0.0], [0.0, 0.5, 0.5]])
+    check_grad(lambda v: pick(v, axis=0) * 3, [np.array([[0.1, 0.9], [0.4, 0.2]])])

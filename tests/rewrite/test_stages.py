@@ -141,3 +141,19 @@ def test_random_row_programs(data):
         expect = g(v) if want is None else want
         for got in (f(v), f(v), g(v)):
             np.testing.assert_allclose(got, expect, rtol=tol, atol=tol, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype,big", [("float64", 1.2345678901234e100), ("float32", 1.2e9)])
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+def test_a_computed_value_is_the_same_in_every_pass(dtype, big, backend):
+    """The value a staged kernel compares with the row's maximum is recomputed in each
+    pass; a multiply-add fused in one pass and not another left the product's rounding
+    error at the maximum: exp of it overflowed (NaN softmax, -inf logsumexp)."""
+    v = sg.vector("v", dtype=dtype)
+    a = np.array([big, 0.0], dtype)
+    f = sg.function([v], [sg.softmax(v * 3.3), sg.log_softmax(v * 3.3), sg.logsumexp(v * 3.3)],
+                    backend=backend)
+    sm, lsm, lse = f(a)
+    np.testing.assert_array_equal(sm, [1.0, 0.0])
+    np.testing.assert_allclose(lsm, [0.0, -(a[0] * np.asarray(3.3, dtype))], rtol=1e-6)
+    np.testing.assert_allclose(lse, a[0] * np.asarray(3.3, dtype), rtol=1e-6)
