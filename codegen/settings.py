@@ -16,3 +16,6 @@ num_threads: int = os.cpu_count() or 1
 
 cache_dir: Path = Path.home() / ".cache" / "symgraph"
 """The root of the on-disk cache of compiled objects."""
+
+cache_key_file: Path = Path.home() / ".config" / "symgraph" / "cache.key"
+"""The secret that authenticates cache entries (made ``0600`` at first use)."""

@@ -24,6 +24,13 @@ def _default_cache_dir() -> str:
     return str(Path(base) / "symgraph")
 
 
+def _key_file() -> Path:
+    """Where the secret authenticating the compile cache's entries is kept (not in the
+    cache directory: whoever can write there must not be able to read it)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "symgraph" / "cache.key"
+
+
 @dataclass
 class Config:
     floatX: str = "float32"
@@ -82,3 +89,4 @@ def _from_env() -> Config:
 
 
 config = _from_env()
+codegen.settings.cache_key_file = _key_file()

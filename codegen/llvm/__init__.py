@@ -40,7 +40,7 @@ def compile_kernels(kernels: Sequence[Kernel],
     per-module cost is paid once, and a warm cache serves them all from one object.
 
     Kernel ``i`` gets the specializations that calls like ``examples[i]``
-    (:class:`codegen.backend.Example`\ s, or input lists) need, so their first call
+    (:class:`codegen.backend.Example` calls, or input lists) need, so their first call
     compiles nothing; without examples, its contiguous specialization. Any other layout
     compiles at its first call.
     """

@@ -135,28 +135,41 @@ def load_module(name: str, render_ir: Callable[[], str], symbols: Sequence[str]
 
 def _load(symbols: list[str], text, imports: dict[str, int], name: str = "") -> dict:
     """Link the object of the module ``text()`` renders (from the cache, else compiled and
-    cached) into the JIT; the addresses of ``symbols``, and under None whether it compiled."""
+    cached) into the JIT; the addresses of ``symbols``, and under None whether it compiled.
+    A cached object that does not link is discarded (with a warning) and compiled again."""
     h = host()
     key = _cache.cache_key(h["version"], name, *symbols)
     obj = object_cache.get(key) if object_cache is not None else None
-    compiled = obj is None
-    if compiled:
-        stats["cache_misses"] += 1
-        t0 = time.perf_counter()
-        obj = compile_ir(text())
-        stats["compile_seconds"] += time.perf_counter() - t0
-        stats["modules_compiled"] += 1
-        if object_cache is not None:
-            object_cache.put(key, obj)
-    else:
+    if obj is not None:
         stats["cache_hits"] += 1
+        try:
+            return {None: False, **_link(obj, symbols, imports)}
+        except RuntimeError:            # not an object file, or one without these symbols
+            object_cache.discard(key, "does not link")
+    stats["cache_misses"] += 1
+    t0 = time.perf_counter()
+    obj = compile_ir(text())
+    stats["compile_seconds"] += time.perf_counter() - t0
+    stats["modules_compiled"] += 1
+    if object_cache is not None:
+        object_cache.put(key, obj)
+    return {None: True, **_link(obj, symbols, imports)}
+
+
+def _link(obj: bytes, symbols: list[str], imports: dict[str, int]) -> dict[str, int]:
+    """Link object code into the JIT; the addresses of ``symbols`` (RuntimeError if it is
+    not an object file or lacks one of them)."""
     t0 = time.perf_counter()
     lib = llvm.JITLibraryBuilder().add_object_img(obj).add_current_process()
     for sym, addr in imports.items():
         lib.import_symbol(sym, addr)
     for sym in symbols:
         lib.export_symbol(sym)
-    tracker = lib.link(h["lljit"], f"symgraph{next(_names)}")
+    tracker = lib.link(host()["lljit"], f"symgraph{next(_names)}")
+    try:
+        addrs = {sym: tracker[sym] for sym in symbols}
+    except (KeyError, RuntimeError) as e:
+        raise RuntimeError(f"symbols missing from the object: {e}") from None
     _trackers.append(tracker)
     stats["load_seconds"] += time.perf_counter() - t0
-    return {None: compiled, **{sym: tracker[sym] for sym in symbols}}
+    return addrs

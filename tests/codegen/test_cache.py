@@ -1,7 +1,11 @@
-"""The on-disk object cache: integrity, atomicity, and sharing between processes."""
+"""The on-disk object cache: integrity, atomicity, sharing between processes, and that
+nobody but its owner can choose the code it runs (forged, swapped, linked or untrusted
+entries and directories)."""
 from __future__ import annotations
 
 import multiprocessing
+import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +13,13 @@ import pytest
 
 from codegen import settings
 from codegen.cache import DiskCache, cache_dir, cache_key
+
+
+@pytest.fixture(autouse=True)
+def own_key(tmp_path, monkeypatch):
+    """Each test its own secret key, as a new user would have."""
+    monkeypatch.setattr(settings, "cache_key_file", tmp_path / "config" / "cache.key")
+    warnings.simplefilter("ignore", RuntimeWarning)
 
 
 def test_roundtrip_and_keys(tmp_path):
@@ -32,7 +43,8 @@ def test_corrupt_entries_are_detected_and_removed(tmp_path, damage):
     blob = path.read_bytes()
     path.write_bytes({"truncate": blob[:-7], "flip": blob[:-1] + bytes([blob[-1] ^ 1]),
                       "empty": b"", "garbage": b"not a cache entry at all"}[damage])
-    assert c.get(k) is None and c.corrupt == 1
+    with pytest.warns(RuntimeWarning, match="not a valid entry: removed"):
+        assert c.get(k) is None and c.corrupt == 1
     assert not path.exists()
     c.put(k, b"recompiled")
     assert c.get(k) == b"recompiled"
@@ -45,12 +57,62 @@ def test_cache_dir_is_the_setting(monkeypatch, tmp_path):
     assert DiskCache().directory == tmp_path / "a" / "llvm"
 
 
-def test_unwritable_cache_only_costs_speed(tmp_path):
+def test_an_unusable_directory_keeps_the_cache_in_memory(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_bytes(b"")
     c = DiskCache(blocker)          # its directory cannot be created under a file
-    c.put("k", b"data")
-    assert c.get("k") is None and c.writes == 0
+    with pytest.warns(RuntimeWarning, match="kept in memory only"):
+        c.put("k", b"data")
+    assert c.get("k") == b"data" and not any(tmp_path.glob("file*/*"))
+
+
+def test_the_directory_and_key_are_private(tmp_path):
+    c = DiskCache(tmp_path / "new")
+    c.put("k", b"x")
+    assert (tmp_path / "new" / "llvm").stat().st_mode & 0o777 == 0o700
+    assert settings.cache_key_file.stat().st_mode & 0o777 == 0o600
+    assert c.path("k").stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize("what", ["directory", "key"])
+def test_a_directory_or_key_others_may_write_is_not_used(tmp_path, what):
+    d = tmp_path / "shared"
+    DiskCache(d).put("k", b"ours")
+    if what == "directory":
+        os.chmod(d / "llvm", 0o777)
+    else:
+        os.chmod(settings.cache_key_file, 0o644)
+    c = DiskCache(d)
+    with pytest.warns(RuntimeWarning, match="not private to this user"):
+        assert c.get("k") is None           # nothing on disk is trusted now
+    c.put("k2", b"kept")
+    assert c.get("k2") == b"kept" and not (d / "llvm" / "k2.obj").exists()
+
+
+def test_a_forged_or_swapped_entry_is_refused(tmp_path):
+    """The header's HMAC covers the key and the payload under this user's secret: an
+    entry written with another secret, or moved to another key, fails it."""
+    c = DiskCache(tmp_path)
+    c.put("a", b"code a")
+    c.put("b", b"code b")
+    os.replace(c.path("a"), c.path("b"))          # swapped
+    assert c.get("b") is None and not c.path("b").exists()
+    settings.cache_key_file = tmp_path / "attacker.key"
+    DiskCache(tmp_path).put("a", b"planted code")
+    settings.cache_key_file = tmp_path / "config" / "cache.key"
+    assert c.get("a") is None and not c.path("a").exists()
+
+
+def test_a_link_is_not_followed_and_a_length_not_believed(tmp_path):
+    c = DiskCache(tmp_path)
+    c.path("a").parent.mkdir(parents=True, exist_ok=True)
+    os.symlink("/dev/zero", c.path("a"))          # would read without end
+    assert c.get("a") is None
+    c.put("b", b"abc")
+    blob = bytearray(c.path("b").read_bytes())
+    blob[8:16] = (1 << 62).to_bytes(8, "little")   # a header claiming 4 EiB
+    c.path("b").write_bytes(bytes(blob))
+    assert c.get("b") is None
 
 
 def _compile_in_child(cache: str) -> dict:
@@ -58,6 +120,7 @@ def _compile_in_child(cache: str) -> dict:
     this process's JIT counters."""
     from codegen import settings
     settings.cache_dir = Path(cache)
+    settings.cache_key_file = Path(cache).parent / "cache.key"
     from codegen.kernel import Buffer, Instr, Kernel, Store
     from codegen.llvm import compile_kernel, stats
     k = Kernel("affine", (Buffer("x", "float64", 1),), (Buffer("y", "float64", 1),), 1,
@@ -100,3 +163,18 @@ def test_concurrent_compiles_then_corruption(tmp_path, spawn):
     assert again["cache_hits"] == 0
     last = spawn.apply(_compile_in_child, (str(tmp_path),))
     assert last["ok"] and last["cache_hits"] == len(entries) and last["modules_compiled"] == 0
+
+
+def test_an_entry_that_does_not_link_is_compiled_again(tmp_path, monkeypatch):
+    """A well-formed entry whose payload is not object code (or lacks the symbols) made
+    every later process fail; it is discarded, with a warning, and compiled again."""
+    from codegen.llvm import jit
+    monkeypatch.setattr(jit, "object_cache", DiskCache(tmp_path))
+    ir_text = "define i32 @sg_cache_test_answer() { ret i32 42 }"
+    key = cache_key(jit.host()["version"], "", "sg_cache_test_answer")
+    jit.object_cache.put(key, b"not an object file" * 40)
+    with pytest.warns(RuntimeWarning, match="does not link: removed"):
+        (addr,) = jit.load(["sg_cache_test_answer"], lambda missing: ir_text)
+    import ctypes
+    assert ctypes.CFUNCTYPE(ctypes.c_int32)(addr)() == 42
+    assert jit.object_cache.get(key)[:4] == b"\x7fELF"      # the real object, cached now
