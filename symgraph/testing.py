@@ -39,7 +39,9 @@ def verify_grad(fn: Callable, inputs: Sequence, n_tests: int = 2, rng=None,
     eps = eps if eps is not None else (1e-3 if dt == "float32" else 1e-6)
     abs_tol = abs_tol if abs_tol is not None else (3e-2 if dt == "float32" else 1e-5)
     rel_tol = rel_tol if rel_tol is not None else (3e-2 if dt == "float32" else 1e-5)
-    syms = [TensorType(a.dtype, (None,) * a.ndim)(f"input{i}") for i, a in enumerate(arrays)]
+    # an axis of size 1 is declared broadcastable, as numpy would broadcast it
+    syms = [TensorType(a.dtype, tuple(1 if d == 1 else None for d in a.shape))(f"input{i}")
+            for i, a in enumerate(arrays)]
     out = as_tensor(fn(*syms))
     if out.dtype not in FLOATS:
         raise TypeError(f"verify_grad: fn must return a float tensor, got {out.type}")
