@@ -188,8 +188,11 @@ def random_program(draw, *, dtypes=("float32", "float64"), max_inputs: int = 3,
         if kind in ("reduce", "shape", "staged") and not shape:
             kind = "unary"          # a scalar has no axes to reduce or move
         if kind == "unary":
-            # sin is accurate up to vmath.TRIG_RANGE only (documented), not at 1e30
-            name = draw(st.sampled_from(sorted(set(UNARY) - ({"sin"} if huge else set()))))
+            # sin only of the inputs, where they are moderate: it is accurate up to
+            # vmath.TRIG_RANGE only (documented), and of a computed value (exp(exp(x))
+            # is thousands) it turns its argument's last-ulp rounding into a large error
+            no_sin = huge or i >= n_in
+            name = draw(st.sampled_from(sorted(set(UNARY) - ({"sin"} if no_sin else set()))))
             s, f = UNARY[name]
             add(s(x), shape, lambda env, i=i, f=f: f(env[i]), f"{name}(%{i})")
         elif kind == "binary":

@@ -83,7 +83,7 @@ def softmax(xp, x, *, axis: int, log: bool):
     giving what the plain formula gives there (NaN, as scipy)."""
     if x.size == 0:
         return x.copy()
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(all="ignore"):      # inf and NaN rows give what the formula gives
         m = x.max(axis=axis, keepdims=True)
         s = x - xp.where(xp.isfinite(m), m, 0).astype(x.dtype)
         e = xp.exp(s)
