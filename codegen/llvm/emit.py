@@ -39,7 +39,7 @@ from typing import Sequence
 import llvmlite.ir as ir
 
 from codegen.kernel import FLOATS, Kernel
-from codegen.llvm import abi
+from codegen.llvm import abi, vmath
 from codegen.llvm.scalar import F64, I8, I64, PTR, _REG, ScalarEmitter, _mem
 
 _BLOCK = 2048    # values per block of a float sum
@@ -70,7 +70,7 @@ class _Function(ScalarEmitter):
     """Builds the entry function of one (kernel, signature) pair."""
 
     def __init__(self, mod: ir.Module, k: Kernel, sig: Signature, name: str,
-                 fn_attrs: Sequence[str]):
+                 fn_attrs: Sequence[str], vector_bits: int):
         self.sig, self.nin = sig, len(k.inputs)
         self.bufs = (*k.inputs, *k.outputs)
         nbuf = len(self.bufs)
@@ -78,7 +78,7 @@ class _Function(ScalarEmitter):
             mod, ir.FunctionType(ir.VoidType(), [I64, I64] + [PTR] * (1 + nbuf)), name)
         for attr in fn_attrs:      # string attributes llvmlite does not know, e.g. vector width
             set.add(fn.attributes, attr)
-        super().__init__(ir.IRBuilder(fn.append_basic_block("entry")), k)
+        super().__init__(ir.IRBuilder(fn.append_basic_block("entry")), k, vector_bits)
         b = self.b
         self.start, self.stop, meta, *arrays = fn.args
         data = lambda obj: b.load(b.gep(obj, [ir.Constant(I64, DATA_OFFSET)], inbounds=True,
@@ -329,16 +329,19 @@ class _Function(ScalarEmitter):
         self.kept_loops(kept, [zero] * len(self.bufs), tiles)
 
 
-def render(mod: ir.Module, k: Kernel, sig: Signature, fn_attrs: Sequence[str] = ()) -> str:
+def render(mod: ir.Module, k: Kernel, sig: Signature, fn_attrs: Sequence[str] = (),
+           vector_bits: int = 256) -> str:
     """Add the loop nest of ``(k, sig)`` and its entry points (:mod:`codegen.llvm.abi`) to
     ``mod``; returns the symbol of its Python entry."""
     name = sig.symbol(k)
-    abi.add_entries(mod, _Function(mod, k, sig, f"{name}.body", fn_attrs).fn, name)
+    fn = _Function(mod, k, sig, f"{name}.body", fn_attrs, vector_bits).fn
+    abi.add_entries(mod, fn, name)
     return name
 
 
 def render_module(items: Sequence[tuple[Kernel, Signature]], triple: str = "",
-                  data_layout: str = "", fn_attrs: Sequence[str] = ()) -> tuple[str, list[str]]:
+                  data_layout: str = "", fn_attrs: Sequence[str] = (),
+                  vector_bits: int = 256) -> tuple[str, list[str]]:
     """One LLVM module with an entry function per ``(kernel, signature)``; its IR text and
     the entry names. Helper functions are internal, so modules never clash when linked.
 
@@ -352,8 +355,9 @@ def render_module(items: Sequence[tuple[Kernel, Signature]], triple: str = "",
     """
     mod = ir.Module(name="symgraph")
     mod.triple, mod.data_layout = triple, data_layout
-    names = [render(mod, k, sig, fn_attrs) for k, sig in items]
+    names = [render(mod, k, sig, fn_attrs, vector_bits) for k, sig in items]
     for g in mod.globals.values():
         if isinstance(g, ir.Function) and not g.is_declaration and g.name not in names:
             g.linkage = "internal"
+    vmath.keep_variants(mod)
     return str(mod), names

@@ -21,7 +21,9 @@ class Value:
 
     @property
     def isfloat(self) -> bool:
-        return isinstance(self.v.type, (ir.FloatType, ir.DoubleType))
+        t = self.v.type
+        return isinstance(t.element if isinstance(t, ir.VectorType) else t,
+                          (ir.FloatType, ir.DoubleType))
 
     def _o(self, o) -> "Value":
         return o if isinstance(o, Value) else Value(self.e, ir.Constant(self.v.type, o))
@@ -59,21 +61,31 @@ class Value:
     def eq(self, o) -> "Value": return self._cmp("==", o)
 
 
-class Emitter:
-    """Emits the body of one vmath function in one float type."""
+def vector(t: ir.Type, lanes: int) -> ir.Type:
+    """``t``, or a vector of ``lanes`` of it when ``lanes`` > 0."""
+    return ir.VectorType(t, lanes) if lanes else t
 
-    def __init__(self, b: ir.IRBuilder, dtype: str):
-        self.b, self.dtype = b, dtype
-        self.ft = ir.DoubleType() if dtype == "float64" else ir.FloatType()
-        self.it = ir.IntType(64 if dtype == "float64" else 32)
+
+class Emitter:
+    """Emits the body of one vmath function in one float type, on scalars or (``lanes``
+    > 0) on vectors of that many lanes: the same formulas give both, since every
+    operation here is elementwise and constants are splatted."""
+
+    def __init__(self, b: ir.IRBuilder, dtype: str, lanes: int = 0):
+        self.b, self.dtype, self.lanes = b, dtype, lanes
+        self.ibits = 64 if dtype == "float64" else 32
+        self.ft = vector(ir.DoubleType() if dtype == "float64" else ir.FloatType(), lanes)
+        self.it = vector(ir.IntType(self.ibits), lanes)
+        self.suffix = (f"v{lanes}" if lanes else "") + ("f64" if dtype == "float64" else "f32")
         self.p = PARAMS[dtype]
 
     def f(self, x: float) -> Value:
         return Value(self, ir.Constant(self.ft, x))
 
     def _intr(self, name: str, *args: Value) -> Value:
-        fn = self.b.module.declare_intrinsic(
-            name, [self.ft], ir.FunctionType(self.ft, [self.ft] * len(args)))
+        full = f"{name}.{self.suffix}"
+        fn = self.b.module.globals.get(full) or ir.Function(
+            self.b.module, ir.FunctionType(self.ft, [self.ft] * len(args)), full)
         return Value(self, self.b.call(fn, [a.v for a in args]))
 
     def fma(self, a, b, c) -> Value:
@@ -133,7 +145,8 @@ class Emitter:
 
     def int_to_float(self, i: Value) -> Value:
         """A small integer to float through i32 (AVX2 has no vector i64 -> double)."""
-        i32 = self.b.trunc(i.v, ir.IntType(32)) if self.it.width == 64 else i.v
+        i32 = (self.b.trunc(i.v, vector(ir.IntType(32), self.lanes)) if self.ibits == 64
+               else i.v)
         return Value(self, self.b.sitofp(i32, self.ft))
 
     def pow2_bits(self, kb: Value) -> Value:

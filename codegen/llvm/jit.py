@@ -66,6 +66,7 @@ def _inithost() -> dict:
     llvm.set_option("", "-disable-lsr")
     cpu, features = llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
     triple = llvm.get_process_triple()
+    flags = features.split(",")
     tm = llvm.Target.from_triple(triple).create_target_machine(
         cpu=cpu, features=features, opt=3, jit=True, reloc="pic", codemodel="small")
     # stale objects must not outlive a change of the code that generates them
@@ -74,7 +75,8 @@ def _inithost() -> dict:
         *sorted(here.glob("*.py")), here.parent / "kernel.py")))
     return dict(
         tm=tm, triple=triple, layout=str(tm.target_data), lljit=llvm.create_lljit_compiler(tm),
-        attrs=['"prefer-vector-width"="512"'] if "+avx512f" in features.split(",") else [],
+        attrs=['"prefer-vector-width"="512"'] if "+avx512f" in flags else [],
+        vector_bits=512 if "+avx512f" in flags else 256 if "+avx" in flags else 128,
         version=_cache.cache_key(FORMAT_VERSION, llvmlite.__version__,
                                  str(llvm.llvm_version_info), cpu, features,
                                  str(object.__basicsize__), source.hexdigest()))

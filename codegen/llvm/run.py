@@ -51,7 +51,7 @@ def get_num_threads() -> int:
 def render(items: Sequence[tuple[Kernel, Signature]]) -> tuple[str, list[str]]:
     """LLVM IR text for the host, and the entry symbols, of ``items``."""
     h = jit.host()
-    return emit.render_module(items, h["triple"], h["layout"], h["attrs"])
+    return emit.render_module(items, h["triple"], h["layout"], h["attrs"], h["vector_bits"])
 
 
 def load_kernels(items: Sequence[tuple[Kernel, Signature]]) -> list[int]:

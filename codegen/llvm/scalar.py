@@ -60,11 +60,25 @@ def _intrinsic(mod: ir.Module, name: str, ret: ir.Type, args: Sequence[ir.Type])
     return ir.Function(mod, ir.FunctionType(ret, list(args)), name)
 
 
-class ScalarEmitter:
-    """Emits scalar code for one kernel into a function being built."""
+OUTLINE_MIN = 16
+"""A kernel with more transcendental call sites than this calls the vmath functions out of
+line, through vector variants (:func:`codegen.llvm.vmath.emit`): inlined, each site costs
+LLVM a few milliseconds, and a kernel of hundreds of them (a long chain and its gradient,
+fused) takes seconds to compile."""
 
-    def __init__(self, b: ir.IRBuilder, k: Kernel):
+
+class ScalarEmitter:
+    """Emits scalar code for one kernel into a function being built; ``vector_bits`` is
+    the width of the target's vector registers the vectorizer uses."""
+
+    def __init__(self, b: ir.IRBuilder, k: Kernel, vector_bits: int = 256):
         self.b, self.k, self.mod = b, k, b.module
+        sites = sum(ins.op in vmath.SUPPORTED and ins.dtype in FLOATS for ins in k.body)
+        # The loop's widest type (64 bits when any float64 is present) sets the
+        # vectorization factor, so float32 gets variants at both factors.
+        self.lanes = ({"float64": (vector_bits // 64,),
+                       "float32": (vector_bits // 64, vector_bits // 32)}
+                      if sites > OUTLINE_MIN else {})
 
     # ---- small helpers -----------------------------------------------------------------
     def call(self, name: str, ret: ir.Type, args: Sequence[ir.Value], *,
@@ -83,7 +97,7 @@ class ScalarEmitter:
             return self.call(_INTRINSIC1[op], _REG[dt], a)
         if src in FLOATS and op in _TRANSCENDENTAL:
             if op in vmath.SUPPORTED:
-                return vmath.emit(self.b, op, a, dt)
+                return vmath.emit(self.b, op, a, dt, self.lanes.get(dt, ()))
             if op in _LIBM_ONLY:
                 return self.call(op + ("f" if dt == "float32" else ""), _REG[dt], a, mangle=False)
             return self.call(f"llvm.{op}", _REG[dt], a)

@@ -19,11 +19,12 @@ depend on whether the backend contracts ``a*b+c``; polynomials use ``llvm.fma`` 
 from __future__ import annotations
 
 import math
-from typing import Callable
+import re
+from typing import Callable, Sequence
 
 import llvmlite.ir as ir
 
-from codegen.llvm.fpexpr import Emitter, Value, fast_two_sum, two_sum
+from codegen.llvm.fpexpr import Emitter, Value, fast_two_sum, two_sum, vector
 from codegen.llvm.vmath_tables import PARAMS
 
 TRIG_RANGE: dict[str, float] = {"float32": 2e5, "float64": 1e12}
@@ -274,7 +275,7 @@ def _atanh(e: Emitter, x: Value) -> Value:
 def _in_f64(e: Emitter, impl: Callable[..., Value], *xs: Value) -> Value:
     """A float32 function computed by its float64 implementation and rounded once, where
     float32 arithmetic cannot reach the bound (pow needs log|x| to ~2^-40)."""
-    w = Emitter(e.b, "float64")
+    w = Emitter(e.b, "float64", e.lanes)
     return Value(e, e.b.fptrunc(impl(w, *(Value(w, e.b.fpext(v.v, w.ft)) for v in xs)).v, e.ft))
 
 
@@ -342,7 +343,7 @@ def _sincos(e: Emitter, x: Value, shift: int) -> Value:
     r = _trig_clip(e, e.fma(-k, e.p.pio2_3[2], r))
     z = r * r
     v = e.sel((q & 1).eq(1), _cos_poly(e, z), _sin_poly(e, r, z))
-    sign = q << (e.it.width - 2)
+    sign = q << (e.ibits - 2)
     if shift == 0:
         sign = sign ^ e.bits(x)
     return e.from_bits(e.bits(v) ^ (sign & e.p.sign_bit))
@@ -473,11 +474,20 @@ _IMPLS: dict[str, tuple[int, Callable[..., Value]]] = {
 SUPPORTED: frozenset[str] = frozenset(_IMPLS)
 """Opcode names (see ``codegen.kernel.OPCODES``) that :func:`emit` implements."""
 
-def emit(builder: ir.IRBuilder, name: str, args: list[ir.Value], dtype: str) -> ir.Value:
+def emit(builder: ir.IRBuilder, name: str, args: list[ir.Value], dtype: str,
+         lanes: Sequence[int] = ()) -> ir.Value:
     """Emit ``name(*args)`` for scalar ``float``/``double`` args; return the result value.
 
-    The function body (``sg.<name>.f32`` or ``.f64``) is defined once per module as an
-    ``alwaysinline`` internal function; each call site is one ``call`` to it.
+    Without ``lanes`` the function body (``sg.<name>.f32`` or ``.f64``) is defined once per
+    module as an ``alwaysinline`` internal function, each call site one ``call`` to it:
+    after inlining, the loop vectorizer widens the formulas with the rest of the loop.
+
+    With ``lanes`` the function stays out of line (``sg_vm_<name>_f64``, ``noinline``)
+    and gets a vector variant of each width in ``lanes`` (``sg_vm_<name>_f64_v8``), which
+    the call site names in its ``vector-function-abi-variant`` attribute: the vectorizer
+    then calls the variant once per vector of elements. LLVM's time grows with the code
+    it optimizes, so a kernel with many transcendentals compiles in a fraction of the time
+    this way (the variants are compiled once per module), for the cost of a call.
 
     >>> m = ir.Module(); d = ir.DoubleType()
     >>> fn = ir.Function(m, ir.FunctionType(d, [d]), "f")
@@ -492,15 +502,49 @@ def emit(builder: ir.IRBuilder, name: str, args: list[ir.Value], dtype: str) -> 
     arity, impl = _IMPLS[name]
     if len(args) != arity:
         raise ValueError(f"vmath {name} takes {arity} arguments, got {len(args)}")
-    module = builder.module
-    fname = f"sg.{name}.{'f32' if dtype == 'float32' else 'f64'}"
+    tag = "f32" if dtype == "float32" else "f64"
+    if not lanes:
+        fn = _define(builder.module, f"sg.{name}.{tag}", impl, arity, dtype, 0)
+        return builder.call(fn, args)
+    scalar = f"sg_vm_{name}_{tag}"
+    variants = []
+    for n in lanes:
+        _define(builder.module, f"{scalar}_v{n}", impl, arity, dtype, n)
+        variants.append(f"_ZGV_LLVM_N{n}{'v' * arity}_{scalar}({scalar}_v{n})")
+    call = builder.call(_define(builder.module, scalar, impl, arity, dtype, 0), args)
+    call.attributes.add("nounwind")
+    call.attributes.add("readnone")
+    set.add(call.attributes, f'"vector-function-abi-variant"="{",".join(variants)}"')
+    return call
+
+
+def _define(module: ir.Module, fname: str, impl: Callable[..., Value], arity: int,
+            dtype: str, lanes: int) -> ir.Function:
+    """The function ``fname`` computing ``impl`` (on vectors of ``lanes``), defined once
+    per module: ``sg.*`` names inline always, the others never (see :func:`emit`)."""
     fn = module.globals.get(fname)
-    if fn is None:
-        ft = ir.DoubleType() if dtype == "float64" else ir.FloatType()
-        fn = ir.Function(module, ir.FunctionType(ft, [ft] * arity), fname)
-        fn.linkage = "internal"
-        fn.attributes.add("alwaysinline")
-        fn.attributes.add("nounwind")
-        e = Emitter(ir.IRBuilder(fn.append_basic_block("entry")), dtype)
-        e.b.ret(impl(e, *(Value(e, a) for a in fn.args)).v)
-    return builder.call(fn, args)
+    if fn is not None:
+        return fn
+    ft = vector(ir.DoubleType() if dtype == "float64" else ir.FloatType(), lanes)
+    fn = ir.Function(module, ir.FunctionType(ft, [ft] * arity), fname)
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
+    fn.attributes.add("readnone")
+    fn.attributes.add("alwaysinline" if fname.startswith("sg.") else "noinline")
+    e = Emitter(ir.IRBuilder(fn.append_basic_block("entry")), dtype, lanes)
+    e.b.ret(impl(e, *(Value(e, a) for a in fn.args)).v)
+    return fn
+
+
+_VARIANT = re.compile(r"sg_vm_\w+_f(32|64)_v\d+")
+
+
+def keep_variants(module: ir.Module) -> None:
+    """List the module's vector variants in ``llvm.compiler.used``, so that no pass
+    deletes one (or changes its calling convention) before the vectorizer calls it."""
+    fns = [g for name, g in module.globals.items() if _VARIANT.fullmatch(name)]
+    if fns:
+        arr = ir.ArrayType(ir.PointerType(), len(fns))
+        g = ir.GlobalVariable(module, arr, "llvm.compiler.used")
+        g.linkage, g.section = "appending", "llvm.metadata"
+        g.initializer = ir.Constant(arr, fns)

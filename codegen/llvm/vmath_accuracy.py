@@ -37,9 +37,11 @@ class LoopLib:
     """``out[i] = f(x[i], ...)`` loops for ``names`` in ``dtype``, compiled at O3 for the host.
 
     ``lib(name, *arrays)`` runs one; ``lib.ir`` and ``lib.asm`` are the optimized module.
+    With ``lanes`` the loops call the functions out of line, through vector variants of
+    those widths (see :func:`codegen.llvm.vmath.emit`).
     """
 
-    def __init__(self, names: list[str], dtype: str):
+    def __init__(self, names: list[str], dtype: str, lanes: tuple[int, ...] = ()):
         self.dtype, self.arity = dtype, {n: vmath._IMPLS[n][0] for n in names}
         ft = ir.DoubleType() if dtype == "float64" else ir.FloatType()
         ptr, i64 = ir.PointerType(), ir.IntType(64)
@@ -58,12 +60,14 @@ class LoopLib:
             b.position_at_end(body)
             i = b.phi(i64)
             xs = [b.load(b.gep(p, [i], source_etype=ft), typ=ft) for p in fn.args[:arity]]
-            b.store(vmath.emit(b, name, xs, dtype), b.gep(fn.args[arity], [i], source_etype=ft))
+            b.store(vmath.emit(b, name, xs, dtype, lanes),
+                    b.gep(fn.args[arity], [i], source_etype=ft))
             nxt = b.add(i, ir.Constant(i64, 1))
             i.add_incoming(ir.Constant(i64, 0), entry)
             i.add_incoming(nxt, body)
             b.cbranch(b.icmp_signed("<", nxt, n), body, done)
             ir.IRBuilder(done).ret_void()
+        vmath.keep_variants(m)
         mod = llvm.parse_assembly(str(m))
         mod.verify()
         pto = llvm.create_pipeline_tuning_options(speed_level=3)

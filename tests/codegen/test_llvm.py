@@ -466,3 +466,34 @@ def test_bad_calls_raise_kernel_error():
         ck([x, x, x], shape=(3, 5))
     with pytest.raises(KernelError):
         ck(x)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_many_transcendentals_call_vector_variants(dtype, monkeypatch):
+    """A kernel with more transcendental sites than OUTLINE_MIN calls vmath out of line
+    (vector variants, compiled once per module): the results are bitwise those of the
+    inlined functions, over contiguous and strided layouts and the scalar remainder."""
+    from codegen.llvm import scalar
+    from codegen.kernel import Builder
+    ops, sites = ["tanh", "exp", "sigmoid", "log1p", "sin"], scalar.OUTLINE_MIN + 4
+
+    def chain(n_in):          # n_in - 1 unused inputs: another kernel, computing the same
+        b = Builder()
+        v = b.load(0, dtype)
+        for i in range(sites):
+            v = b.emit(ops[i % len(ops)], dtype, (v,))
+            v = b.emit("mul", dtype, (v, b.const(0.5, dtype)))
+        return Kernel("vm", tuple(Buffer(f"x{i}", dtype, 2) for i in range(n_in)),
+                      (Buffer("y", dtype, 2),), 2, tuple(b.body), (Store(v),))
+
+    outlined = compile_kernel(chain(1))
+    assert "vector-function-abi-variant" in outlined.source
+    monkeypatch.setattr(scalar, "OUTLINE_MIN", 10 ** 9)
+    inlined = compile_kernel(chain(2))
+    assert "vector-function-abi-variant" not in inlined.source
+    x = np.random.default_rng(5).uniform(-3, 3, (37, 53)).astype(dtype)
+    for a in (x, x[:, ::2], x.T):
+        got, want = outlined([a])[0], inlined([a, a])[0]
+        assert np.array_equal(got, want)
+        np.testing.assert_allclose(got, interpret(chain(1), [a])[0],
+                                   rtol=1e-5 if dtype == "float32" else 1e-12)

@@ -10,7 +10,8 @@ import pytest
 from codegen.interpret import RULES
 from codegen.kernel import OPCODES
 from codegen.llvm import vmath
-from codegen.llvm.vmath_accuracy import LoopLib, max_ulp, random_bits, reference, ulp_errors
+from codegen.llvm.vmath_accuracy import (LoopLib, max_ulp, random_bits, reference, samples,
+                                         ulp_errors)
 
 DTYPES = ("float32", "float64")
 REQUIRED = {"exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sin", "cos", "tan",
@@ -154,6 +155,22 @@ def test_loop_vectorizes(name, dtype):
     assert widths and max(widths) >= 4, f"{name} {dtype} loop was not vectorized"
     callees = set(re.findall(r"call [^@]*@([\w.]+)\(", body))
     assert all(c.startswith("llvm.") for c in callees), callees   # no libm, all inlined
+
+
+def test_out_of_line_variants_match_inlined_bits(lib):
+    """The vector variants are the same formulas on vectors: every result, special values
+    and NaN included, is bitwise the inlined function's, and the loop calls the variant."""
+    dtype = lib.dtype
+    lanes = (8,) if dtype == "float64" else (8, 16)
+    out = LoopLib(NAMES, dtype, lanes)
+    rng = np.random.default_rng(3)
+    for name in NAMES:
+        body = out.ir[out.ir.index(f"@loop_{name}("):]
+        body = body[:body.index("\n}")]
+        assert re.search(rf"call [^@]*@sg_vm_{name}_f(32|64)_v\d+\(", body), name
+        args = [np.concatenate([_specials(dtype), a]) for a in samples(name, dtype, 4000, rng)]
+        got, want = out(name, *args), lib(name, *args)
+        assert np.array_equal(got.view(f"u{got.itemsize}"), want.view(f"u{want.itemsize}")), name
 
 
 def test_emit_defines_each_function_once():
