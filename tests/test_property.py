@@ -18,9 +18,11 @@ optimized and unoptimized graphs with it)::
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Callable
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -28,7 +30,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import symgraph as sg
+from symgraph.ops.fused import Fused
 from tests.checks import BACKENDS, non_contiguous
+
+# the modules, not the functions symgraph.rewrite re-exports under their names
+fuse_module = sys.modules["symgraph.rewrite.fuse"]
+stages_module = sys.modules["symgraph.rewrite.stages"]
 
 
 def budget(n: int) -> dict:
@@ -429,3 +436,24 @@ def test_every_op_takes_bool_and_integer_inputs_and_its_gradient_works(data):
                                                for o, _ in picked) else 1e-4
     for g, w in zip(got, want):
         assert_close(g, w, f"{name} of {[str(o.type) for o, _ in picked]}", tol)
+
+
+@settings(**budget(80), suppress_health_check=[HealthCheck.too_slow])
+@given(p=programs(max_steps=6))
+def test_fusion_in_tiny_windows_and_groups_keeps_gradients_right(p):
+    """Fusion windows of four nodes and groups of three ops (real graphs get 512 and
+    256): many window boundaries and capped groups in every gradient graph. Reachability
+    must stay exact at the boundaries (the fused graph acyclic) and the results those
+    of the unoptimized graph."""
+    cost, wrt = _cost(p)
+    grads = sg.grad(cost, wrt, disconnected_inputs="ignore")
+    want = sg.function(p.inputs, grads, backend="numpy", rewrite=False)(*p.values)
+    with mock.patch.object(fuse_module, "SEGMENT", 4), \
+            mock.patch.object(fuse_module, "MAX_GROUP", 3), \
+            mock.patch.object(stages_module, "MAX_GROUP", 3):
+        f = sg.function(p.inputs, grads, backend="numpy")
+        got = f(*p.values)
+    assert all(len(n.op.labels) <= 3 for n in f.nodes if isinstance(n.op, Fused)), \
+        "a kernel grew past MAX_GROUP ops"
+    for k, (g, w) in enumerate(zip(got, want)):
+        assert_close(g, w, f"gradient {k} of {p!r}", 10 * p.tol)

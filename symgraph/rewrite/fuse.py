@@ -12,6 +12,10 @@ grouped starts a group; it absorbs the elementwise producers of its inputs when
 A reduction also absorbs the elementwise chain after it, on the reduced shape, as the
 store's epilogue. Smaller producers (a bias row feeding a matrix) are recomputed per
 element of the domain, which costs arithmetic, not memory traffic.
+
+The cost is linear in the graph: groups form within windows of :data:`SEGMENT` nodes of
+the topological order, where reachability is exact and cheap, and hold at most
+:data:`MAX_GROUP` ops, which keeps LLVM's time per op flat.
 """
 from __future__ import annotations
 
@@ -31,17 +35,36 @@ from ..types import TensorType
 from .engine import FunctionGraph, RewriteLog
 
 
+SEGMENT = 512
+"""Fusion looks at windows of this many consecutive nodes of the topological order, and a
+group never spans two. A path between two nodes of a window only passes through nodes
+between them, and groups of other windows cannot close one (an edge never leaves a
+later window for an earlier one), so reachability is exact within the window at
+``SEGMENT**2`` bits per window: linear in the graph, where whole-graph bitsets are
+quadratic in time and memory (1.5 GB for 100,000 nodes)."""
+
+MAX_GROUP = 256
+"""Ops per kernel at most. LLVM's loop vectorizer takes time quadratic in the length of a
+loop body's dependency chains (a 4,096-op chain costs it 2.5 s, 128 ops 10 ms), so a long
+elementwise chain becomes several kernels: each extra one writes and reads one array."""
+
+
 @dataclass
 class _Group:
+    """Nodes becoming one kernel; ``members`` and ``reach`` are bitsets over the window
+    (the group's nodes, everything reachable from them)."""
     root: Apply
     ndim: int
     domain: tuple[bool, ...]               # broadcastable pattern of the domain
     nodes: list[Apply] = field(default_factory=list)
     epilogue: list[Apply] = field(default_factory=list)
+    ids: set[int] = field(default_factory=set)
+    members: int = 0
+    reach: int = 0
 
     @property
-    def ids(self) -> set[int]:
-        return {id(n) for n in (*self.nodes, *self.epilogue)}
+    def size(self) -> int:
+        return len(self.nodes) + len(self.epilogue)
 
 
 def _fusable(node: Apply) -> bool:
@@ -49,71 +72,83 @@ def _fusable(node: Apply) -> bool:
 
 
 class _Fuser:
-    """Grouping, with reachability as bitsets: ``desc[i]`` has bit j set when node j (in
-    topological position) is reachable from node i. A group is contracted as it is
-    formed: whatever reaches one of its nodes then reaches all that any of them reaches,
-    so later groups are checked against the graph as it will be, and the final graph is
-    acyclic."""
+    """Grouping, window by window (:data:`SEGMENT`), with reachability as bitsets:
+    ``desc[i]`` has bit j set when the window's node j is reachable from its node i. A
+    group is contracted as it is formed: whatever reaches one of its nodes then reaches
+    all that any of them reaches, so later groups are checked against the graph as it
+    will be, and the final graph is acyclic."""
 
     def __init__(self, fg: FunctionGraph):
         self.fg = fg
         self.nodes = fg.nodes
         self.pos = {id(n): i for i, n in enumerate(self.nodes)}
         self.group_of: dict[int, _Group] = {}
-        self.desc = [0] * len(self.nodes)
-        for i in range(len(self.nodes) - 1, -1, -1):
+        self.lo = self.hi = 0
+        self.desc: list[int] = []
+
+    def window(self, lo: int, hi: int) -> None:
+        """Work on nodes ``lo`` to ``hi - 1``: their reachability among themselves."""
+        self.lo, self.hi = lo, hi
+        desc = self.desc = [0] * (hi - lo)
+        for i in range(hi - 1, lo - 1, -1):
             d = 0
             for o in self.nodes[i].outputs:
-                for c, _ in fg.clients.get(id(o), ()):
+                for c, _ in self.fg.clients.get(id(o), ()):
                     if c != "output":
-                        j = self.pos[id(c)]
-                        d |= (1 << j) | self.desc[j]
-            self.desc[i] = d
+                        j = self.pos[id(c)] - lo
+                        if j < hi - lo:
+                            d |= (1 << j) | desc[j]
+            desc[i - lo] = d
+
+    def local(self, node: Apply) -> int | None:
+        """The node's bit in the window, None outside it."""
+        i = self.pos[id(node)] - self.lo
+        return i if 0 <= i < self.hi - self.lo else None
+
+    def add(self, g: _Group, node: Apply, epilogue: bool = False) -> None:
+        (g.epilogue if epilogue else g.nodes).append(node)
+        g.ids.add(id(node))
+        i = self.local(node)
+        g.members |= 1 << i
+        g.reach |= self.desc[i]
 
     def clients(self, v: Variable) -> list:
         return [c for c, _ in self.fg.clients.get(id(v), [])]
 
-    def masks(self, g: _Group) -> tuple[int, int]:
-        """(the group's nodes, everything reachable from them) as bitsets."""
-        members = reach = 0
-        for n in (*g.nodes, *g.epilogue):
-            i = self.pos[id(n)]
-            members |= 1 << i
-            reach |= self.desc[i]
-        return members, reach
-
     def depends_on(self, v: Variable, reach: int) -> bool:
-        return v.owner is not None and bool(reach >> self.pos[id(v.owner)] & 1)
+        """Whether ``v`` is computed from the group's values (an earlier window's value
+        never is)."""
+        i = None if v.owner is None else self.local(v.owner)
+        return i is not None and bool(reach >> i & 1)
 
     def try_absorb(self, g: _Group, p: Apply) -> bool:
         v = p.outputs[0]
-        if not _fusable(p) or id(p) in self.group_of or v.ndim != g.ndim:
+        if not _fusable(p) or id(p) in self.group_of or v.ndim != g.ndim or \
+                g.size >= MAX_GROUP or self.local(p) is None or id(p) in g.ids:
             return False
-        ids = g.ids
-        outside = [c for c in self.clients(v) if c == "output" or id(c) not in ids]
+        outside = [c for c in self.clients(v) if c == "output" or id(c) not in g.ids]
         if outside and v.type.broadcastable != g.domain:
             return False       # needed outside at a smaller shape: it gets its own kernel
-        members, reach = self.masks(g)
         # no path may leave the group and come back: through p's inputs, or from p's
-        # outside users
-        if any(self.depends_on(i, reach) for i in p.inputs):
+        # outside users (those of later windows reach nothing here)
+        if any(self.depends_on(i, g.reach) for i in p.inputs):
             return False
-        if any(c != "output" and self.desc[self.pos[id(c)]] & members for c in outside):
-            return False
-        g.nodes.append(p)
+        for c in outside:
+            j = None if c == "output" else self.local(c)
+            if j is not None and self.desc[j] & g.members:
+                return False
+        self.add(g, p)
         return True
 
     def contract(self, g: _Group) -> None:
         """Record that the group is now one node (see the class docstring). A group whose
         only value used outside is its root's changes no reachability between outside
         nodes (all its paths lead through the root), so it needs no update."""
-        ids = g.ids
-        leaving = sum(any(c == "output" or id(c) not in ids for c in self.clients(o))
+        leaving = sum(any(c == "output" or id(c) not in g.ids for c in self.clients(o))
                       for n in (*g.nodes, *g.epilogue) for o in n.outputs)
         if leaving <= 1:
             return
-        members, reach = self.masks(g)
-        reach |= members
+        members, reach = g.members, g.reach | g.members
         for i, d in enumerate(self.desc):
             if d & members or members >> i & 1:
                 self.desc[i] = d | reach
@@ -140,38 +175,43 @@ class _Fuser:
             for v in [out, *(n.outputs[0] for n in g.epilogue)]:
                 for c in self.clients(v):
                     if c == "output" or not _fusable(c) or id(c) in self.group_of or \
-                            c in g.epilogue or \
+                            id(c) in g.ids or self.local(c) is None or \
+                            g.size >= MAX_GROUP or \
                             c.outputs[0].type.broadcastable != out.type.broadcastable:
                         continue
-                    _, reach = self.masks(g)
-                    if any(id(i) in body or (id(i) not in inside and self.depends_on(i, reach))
+                    if any(id(i) in body or (id(i) not in inside and
+                                             self.depends_on(i, g.reach))
                            for i in c.inputs):
                         continue
-                    g.epilogue.append(c)
+                    self.add(g, c, epilogue=True)
                     inside.add(id(c.outputs[0]))
                     changed = True
 
     def groups(self) -> list[_Group]:
-        """Reductions group first (so the work after them can join their epilogue), then
-        the remaining elementwise nodes, each walk from the outputs up."""
+        """Window by window: reductions group first (so the work after them can join
+        their epilogue), then the remaining elementwise nodes, each walk from the
+        outputs up."""
         found = []
-        for phase in (Reduce, Elemwise):
-            for node in reversed(self.fg.nodes):
-                if id(node) in self.group_of or not isinstance(node.op, phase):
-                    continue
-                x = node.inputs[0] if phase is Reduce else node.outputs[0]
-                g = _Group(node, x.ndim, x.type.broadcastable, [node])
-                self.grow(g)
-                if phase is Reduce:
-                    self.grow_epilogue(g)
-                for n in (*g.nodes, *g.epilogue):
-                    self.group_of[id(n)] = g
-                if len(g.nodes) + len(g.epilogue) > 1:
-                    self.contract(g)
-                    found.append(g)
-                elif phase is Elemwise and any(_inline_scalar(i) is not None
-                                               for i in node.inputs):
-                    found.append(g)    # one op, but its constant becomes an immediate
+        for lo in range(0, len(self.nodes), SEGMENT):
+            self.window(lo, min(lo + SEGMENT, len(self.nodes)))
+            for phase in (Reduce, Elemwise):
+                for node in reversed(self.nodes[self.lo:self.hi]):
+                    if id(node) in self.group_of or not isinstance(node.op, phase):
+                        continue
+                    x = node.inputs[0] if phase is Reduce else node.outputs[0]
+                    g = _Group(node, x.ndim, x.type.broadcastable)
+                    self.add(g, node)
+                    self.grow(g)
+                    if phase is Reduce:
+                        self.grow_epilogue(g)
+                    for n in (*g.nodes, *g.epilogue):
+                        self.group_of[id(n)] = g
+                    if g.size > 1:
+                        self.contract(g)
+                        found.append(g)
+                    elif phase is Elemwise and any(_inline_scalar(i) is not None
+                                                   for i in node.inputs):
+                        found.append(g)    # one op, but its constant becomes an immediate
         return found
 
 

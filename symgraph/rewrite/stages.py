@@ -25,7 +25,7 @@ from ..ops.fused import Fused
 from ..ops.shape import DimShuffle
 from ..types import TensorType
 from .engine import FunctionGraph, RewriteLog
-from .fuse import check_acyclic
+from .fuse import MAX_GROUP, check_acyclic
 
 MAX_STAGES = 4
 """A merged kernel makes at most this many passes over each row."""
@@ -165,6 +165,8 @@ def _merge(fg: FunctionGraph, p: Apply, c: Apply) -> bool:
     pop, cop = as_fused(p), as_fused(c)
     kp, kc = pop.kernel, cop.kernel
     if kp.ndim != kc.ndim or not kp.reduce_axes or kc.reduce_axes not in ((), kp.reduce_axes):
+        return False
+    if len(pop.labels) + len(cop.labels) > MAX_GROUP:      # ops per kernel, as fusion's
         return False
     uses = _uses(c, cop, p, pop)
     if not uses or not _same_domain(p, pop, c, cop, uses):

@@ -5,6 +5,8 @@ Counting rule: "kernels" are the nodes of ``f.nodes`` other than the pure views
 ``DimShuffle`` and ``Reshape``, which lowering turns into strides, not work."""
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -252,3 +254,44 @@ def test_a_cycle_is_an_error_not_a_hang():
     y.owner.inputs[0] = z                 # no valid graph does this
     with pytest.raises(RuntimeError, match="cycle"):
         toposort([z])
+
+
+@pytest.mark.parametrize("segment, max_group", [(2, 256), (3, 2), (5, 3), (8, 256), (13, 4),
+                                                (21, 256)])
+def test_windows_and_group_caps_keep_the_mlp_step_right(monkeypatch, segment, max_group):
+    """Fusion windows (fuse.SEGMENT) and the ops-per-kernel cap (MAX_GROUP), at sizes that
+    cut the MLP step's gradient graph in many places: the fused graph stays acyclic (the
+    pass checks it), no kernel holds more ops than the cap, and the training steps give
+    the unfused graph's numbers."""
+    fuse_module, stages_module = sys.modules["symgraph.rewrite.fuse"], \
+        sys.modules["symgraph.rewrite.stages"]
+    X, t = np.random.default_rng(2).normal(size=(6, 4)), np.array([0, 1, 2, 0, 1, 2])
+    step, params = _mlp_step(fusion=False)
+    want = [float(step(X, t)) for _ in range(3)], [p.get_value() for p in params]
+    monkeypatch.setattr(fuse_module, "SEGMENT", segment)
+    monkeypatch.setattr(fuse_module, "MAX_GROUP", max_group)
+    monkeypatch.setattr(stages_module, "MAX_GROUP", max_group)
+    step, params = _mlp_step(fusion=True)
+    assert all(len(n.op.labels) <= max_group for n in fused(step))
+    assert fused(step)
+    np.testing.assert_allclose([float(step(X, t)) for _ in range(3)], want[0], rtol=1e-12)
+    for a, b in zip((p.get_value() for p in params), want[1]):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
+
+
+def test_a_long_chain_and_its_gradient_become_capped_kernels():
+    """1,200 steps of tanh(y) * a + b and the gradient: about 8,400 nodes, many fusion
+    windows; kernels of at most MAX_GROUP ops, the numbers of the unfused graph."""
+    fuse_module = sys.modules["symgraph.rewrite.fuse"]
+    v = sg.dvector("v")
+    y = v
+    for _ in range(1200):
+        y = sg.tanh(y) * 1.0001 + 0.001
+    cost = y.sum()
+    outs = [cost, sg.grad(cost, v)]
+    f = sg.function([v], outs)
+    sizes = [len(n.op.labels) for n in fused(f)]
+    assert max(sizes) <= fuse_module.MAX_GROUP and sum(sizes) >= 1200 * 3, sizes
+    val = np.array([0.5, -0.25, 2.0])
+    for got, want in zip(f(val), sg.function([v], outs, backend="numpy", fusion=False)(val)):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
