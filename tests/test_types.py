@@ -76,7 +76,7 @@ PREFIXES = {"b": "int8", "w": "int16", "i": "int32", "l": "int64", "f": "float32
             "d": "float64"}
 
 
-@pytest.mark.parametrize("prefix,kind", itertools.product(PREFIXES, KINDS))
+@pytest.mark.parametrize("prefix,kind", list(itertools.product(PREFIXES, KINDS)))
 def test_theano_constructors(prefix, kind):
     v = getattr(sg, prefix + kind)("v")
     assert v.type == TensorType(PREFIXES[prefix], KINDS[kind]) and v.name == "v"
@@ -167,7 +167,7 @@ def test_constants_take_part_in_graphs():
 
 
 # ------------------------------------------------------------------ promotion
-@pytest.mark.parametrize("a,b", itertools.product(DTYPES, DTYPES))
+@pytest.mark.parametrize("a,b", list(itertools.product(DTYPES, DTYPES)))
 def test_promotion_of_two_dtypes_is_numpys(a, b):
     assert result_dtype(a, b) == np.result_type(a, b).name
     assert sg.maximum(sg.tensor("x", a), sg.tensor("y", b)).dtype == np.result_type(a, b)

