@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import graph, kernels
+from . import compile, graph, kernels, threads
 
 WORKLOADS: dict[str, Callable[[bool], None]] = {
+    "compile": compile.run,
     "graph": graph.run,
     "kernels": kernels.run,
+    "threads": threads.run,
 }

@@ -116,3 +116,37 @@ def test_x_minus_x_and_x_over_x_are_not_simplified(op, name, dtype):
     assert np.isnan(got[3]) == (name == "true_divide")
     assert got[4] == (0.0 if name == "sub" else 1.0)
     assert np.isnan(sg.function([v], op(v))(np.array([np.nan], dtype))).all()  # fused too
+
+
+def _transposed_products(f: sg.Function) -> list:
+    return [n for n in f.nodes if str(n.op) == "transpose{1,0}" and n.inputs[0].owner
+            is not None and str(n.inputs[0].owner.op) == "dot"]
+
+
+def test_a_transposed_product_becomes_the_product_of_transposes():
+    w = sg.dmatrix("w")
+    W = np.arange(12.0).reshape(3, 4) / 7
+    out = sg.dot(m, w).T
+    assert _transposed_products(sg.function([m, w], out, rewrite=False))
+    f = sg.function([m, w], out, fusion=False)
+    assert f.rewrite_log.counts["transpose_dot"] == 1 and not _transposed_products(f)
+    got = assert_same_numbers([m, w], out, [M, W])
+    assert got[0].shape == (4, 2)
+
+
+def test_the_gradient_through_a_transposed_weight_is_read_in_memory_order():
+    """d/dW of dot(h, W.T) is dot(h.T, g).T; the update kernel gets it contiguous."""
+    w = sg.dmatrix("w")
+    W = np.arange(12.0).reshape(4, 3) / 7
+    cost = sg.tanh(sg.dot(m, w.T)).sum()
+    g = sg.grad(cost, w)
+    f = sg.function([m, w], w - 0.1 * g)
+    assert not _transposed_products(f)
+    assert_same_numbers([m, w], w - 0.1 * g, [M, W])
+
+
+def test_a_product_read_both_ways_is_not_computed_twice():
+    out = sg.dot(m, m.T)
+    f = sg.function([m], [out, out.T + 1], fusion=False)
+    assert f.rewrite_log.counts["transpose_dot"] == 0
+    assert [str(n.op) for n in f.nodes].count("dot") == 1

@@ -1,0 +1,165 @@
+"""Threads: symgraph's pool and the BLAS library sharing the cores. ``bench threads``.
+
+Small training steps that mix matrix products (numpy's BLAS) with fused kernels (the
+pool) are where the two could fight over the cores. Each program runs in fresh processes,
+once with the environment as it is (numpy's default multi-threaded BLAS) and once with
+``OPENBLAS_NUM_THREADS=1``; jax.jit runs the same step in the first one. symgraph should be
+as fast with the defaults as with BLAS forced to one thread.
+
+Programs (the Theano tutorials'): a denoising autoencoder step (784-500, tied weights,
+batch 20, sigmoid, cross-entropy, SGD), a logistic-regression epoch (784-10, 83 minibatches
+of 600 taken from a shared dataset by ``givens``), and a 784-512-10 MLP step at batch 20.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+_PROGRAMS = r'''
+import json, os, sys, time
+import numpy as np
+import symgraph as sg
+
+def median(fn, repeat, warmup=3):
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(repeat):
+        t0 = time.perf_counter(); fn(); ts.append(time.perf_counter() - t0)
+    return float(np.median(ts)), float(np.percentile(ts, 25)), float(np.percentile(ts, 75))
+
+rng = np.random.default_rng(0)
+
+def dae(jax=None):
+    n_in, n_hid, batch = 784, 500, 20
+    x_val = rng.random((batch, n_in)).astype("float32")
+    mask = (rng.random((batch, n_in)) > 0.3).astype("float32")
+    w0 = (rng.uniform(-1, 1, (n_in, n_hid)) * np.sqrt(6 / (n_in + n_hid))).astype("float32")
+    if jax is None:
+        x, m = sg.fmatrix("x"), sg.fmatrix("mask")
+        W = sg.shared(w0, name="W")
+        b = sg.shared(np.zeros(n_hid, "float32"), name="b")
+        bp = sg.shared(np.zeros(n_in, "float32"), name="b_prime")
+        y = sg.sigmoid(sg.dot(x * m, W) + b)
+        z = sg.sigmoid(sg.dot(y, W.T) + bp)
+        cost = (-(x * sg.log(z) + (1 - x) * sg.log(1 - z)).sum(axis=1)).mean()
+        gs = sg.grad(cost, [W, b, bp])
+        f = sg.function([x, m], cost, updates=[(p, p - 0.1 * g) for p, g in zip([W, b, bp], gs)])
+        return lambda: f(x_val, mask)
+    jnp = jax.numpy
+    def loss(p, x, m):
+        W, b, bp = p
+        y = jax.nn.sigmoid((x * m) @ W + b)
+        z = jax.nn.sigmoid(y @ W.T + bp)
+        return (-(x * jnp.log(z) + (1 - x) * jnp.log(1 - z)).sum(axis=1)).mean()
+    @jax.jit
+    def step(p, x, m):
+        c, g = jax.value_and_grad(loss)(p, x, m)
+        return [a - 0.1 * d for a, d in zip(p, g)], c
+    st = {"p": [jax.device_put(w0), jax.device_put(np.zeros(n_hid, "float32")),
+                jax.device_put(np.zeros(n_in, "float32"))]}
+    xd, md = jax.device_put(x_val), jax.device_put(mask)
+    def run():
+        st["p"], c = step(st["p"], xd, md)
+        c.block_until_ready()
+    return run
+
+def logreg(jax=None):
+    n, batch = 50_000, 600
+    data = rng.random((n, 784)).astype("float32")
+    labels = rng.integers(0, 10, n)
+    batches = n // batch
+    if jax is None:
+        X, Y = sg.shared(data, name="train_x"), sg.shared(labels, name="train_y")
+        W = sg.shared(np.zeros((784, 10), "float32"), name="W")
+        b = sg.shared(np.zeros(10, "float32"), name="b")
+        index = sg.lscalar("index")
+        x, y = sg.fmatrix("x"), sg.lvector("y")
+        cost = sg.categorical_crossentropy(sg.softmax(sg.dot(x, W) + b), y).mean()
+        gW, gb = sg.grad(cost, [W, b])
+        f = sg.function([index], cost, updates=[(W, W - 0.13 * gW), (b, b - 0.13 * gb)],
+                        givens={x: X[index * batch:(index + 1) * batch],
+                                y: Y[index * batch:(index + 1) * batch]})
+        return lambda: [f(i) for i in range(batches)]
+    jnp = jax.numpy
+    def loss(p, x, y):
+        logp = jax.nn.log_softmax(x @ p[0] + p[1], axis=1)
+        return -jnp.take_along_axis(logp, y[:, None], axis=1).mean()
+    @jax.jit
+    def step(p, i):
+        x = jax.lax.dynamic_slice_in_dim(X, i * batch, batch)
+        y = jax.lax.dynamic_slice_in_dim(Y, i * batch, batch)
+        c, g = jax.value_and_grad(loss)(p, x, y)
+        return [a - 0.13 * d for a, d in zip(p, g)], c
+    X, Y = jax.device_put(data), jax.device_put(labels)
+    st = {"p": [jax.device_put(np.zeros((784, 10), "float32")),
+                jax.device_put(np.zeros(10, "float32"))]}
+    def run():
+        for i in range(batches):
+            st["p"], c = step(st["p"], i)
+        c.block_until_ready()
+    return run
+
+def mlp(jax=None):
+    from symgraph.bench.kernels import _build_step_fn, _mlp_data, jax_mlp_step
+    x, y, *params = _mlp_data(20)
+    if jax is None:
+        f = _build_step_fn()(*params)
+        return lambda: f(x, y)
+    step = jax_mlp_step(jax)
+    st = {"p": [jax.device_put(v) for v in params]}
+    xd, yd = jax.device_put(x), jax.device_put(y)
+    def run():
+        st["p"], c = step(st["p"], xd, yd)
+        c.block_until_ready()
+    return run
+
+name, repeat, with_jax = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
+out = {"symgraph": median(globals()[name](), repeat)}
+if with_jax:
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    import jax
+    out["jax"] = median(globals()[name](jax), repeat)
+print(json.dumps(out))
+'''
+
+PROGRAMS = {"dae": "denoising autoencoder step, 784-500 tied, batch 20",
+            "logreg": "logistic regression epoch, 83 batches of 600",
+            "mlp": "MLP step 784-512-10, batch 20"}
+
+
+def _measure(name: str, repeat: int, env: dict, with_jax: bool) -> dict:
+    out = subprocess.run([sys.executable, "-c", _PROGRAMS, name, str(repeat),
+                          "1" if with_jax else "0"], capture_output=True, text=True,
+                         env={**os.environ, **env})
+    if out.returncode:
+        raise RuntimeError(f"bench threads: {name} failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run(quick: bool = False) -> dict:
+    """Print each program's median time (and its quartiles) under the default
+    environment, with one BLAS thread, and in jax.jit; then the ratios."""
+    from .kernels import _has
+    jax = _has("jax")
+    blas = {k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS", "OMP", "MKL"))}
+    print(f"threads: {os.cpu_count()} cores; BLAS environment {blas or 'not set'}; jax "
+          f"{'yes' if jax else 'not installed'}. Median ms [25%, 75%], each in a new process")
+    results = {}
+    for name, title in PROGRAMS.items():
+        repeat = (3 if name == "logreg" else 50) if quick else (15 if name == "logreg" else 300)
+        default = _measure(name, repeat, {}, jax)
+        one = _measure(name, repeat, {"OPENBLAS_NUM_THREADS": "1"}, False)
+        rows = [("symgraph, default environment", default["symgraph"]),
+                ("symgraph, OPENBLAS_NUM_THREADS=1", one["symgraph"])]
+        if "jax" in default:
+            rows.append(("jax.jit", default["jax"]))
+        print(f"\n{title}")
+        base = rows[0][1][0]
+        for label, (med, lo, hi) in rows:
+            print(f"  {label:<34} {med * 1e3:8.3f} ms  [{lo * 1e3:.3f}, {hi * 1e3:.3f}]  "
+                  f"{base / med:5.2f}x (symgraph default / this)")
+        results[name] = rows
+    return results
