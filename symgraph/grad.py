@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from .backprop import backprop
+from .compile.gc_pause import paused
 from .graph import Variable, clone_replace
 from .ops.elemwise import cast, ones_like, zeros_like
 from .ops.shape import reshape, stack
@@ -42,6 +43,11 @@ def grad(cost: Variable | None, wrt, consider_constant: Sequence[Variable] | Non
     ``'raise'``, ``'warn'`` or ``'ignore'`` (both of the latter give zeros).
     ``known_grads``: ``{variable: its gradient}``, extra seeds (``cost`` may then be None).
     """
+    with paused():      # the collector would walk every node built so far, many times
+        return _grad(cost, wrt, consider_constant, disconnected_inputs, known_grads)
+
+
+def _grad(cost, wrt, consider_constant, disconnected_inputs, known_grads):
     if disconnected_inputs not in ("raise", "warn", "ignore"):
         raise ValueError("disconnected_inputs must be 'raise', 'warn' or 'ignore', got "
                          f"{disconnected_inputs!r}")
@@ -81,7 +87,7 @@ def grad(cost: Variable | None, wrt, consider_constant: Sequence[Variable] | Non
             if disconnected_inputs == "raise":
                 raise DisconnectedInputError(msg)
             if disconnected_inputs == "warn":
-                warnings.warn(msg, stacklevel=2)
+                warnings.warn(msg, stacklevel=3)
             g = zeros_like(w)
         results.append(g)
     return results if was_list else results[0]

@@ -36,13 +36,21 @@ _PKG_DIRS = tuple(os.path.dirname(os.path.abspath(p)) + os.sep for p in (
     __file__, os.path.join(os.path.dirname(__file__), "..", "codegen", "__init__.py")))
 
 
+_INSIDE: dict[str, bool] = {}      # a code object's file name -> is it ours (or importlib)?
+
+
 def user_trace() -> str | None:
     """``file:line`` of the innermost caller outside symgraph and codegen."""
     f = sys._getframe(1)
+    inside = _INSIDE
     while f is not None:
-        path = os.path.abspath(f.f_code.co_filename)
-        if not path.startswith(_PKG_DIRS) and "importlib" not in path:
-            return f"{f.f_code.co_filename}:{f.f_lineno}"
+        name = f.f_code.co_filename
+        ours = inside.get(name)
+        if ours is None:        # once per file: abspath was a third of building a graph
+            path = os.path.abspath(name)
+            ours = inside[name] = path.startswith(_PKG_DIRS) or "importlib" in path
+        if not ours:
+            return f"{name}:{f.f_lineno}"
         f = f.f_back
     return None
 

@@ -26,6 +26,8 @@ FLOATS = ("float32", "float64")
 
 def as_dtype(dtype) -> str:
     """Normalize a dtype spelling (``np.float32``, ``'f4'``, ``float``) to a supported name."""
+    if dtype.__class__ is str and dtype in _NAMES:      # the common case, once per node
+        return dtype
     try:
         name = np.dtype(dtype).name
     except TypeError:
@@ -35,6 +37,9 @@ def as_dtype(dtype) -> str:
     return name
 
 
+_NAMES = frozenset(DTYPES)
+
+
 def is_weak(x) -> bool:
     """A Python scalar, whose dtype yields to the tensor it meets (NEP 50)."""
     return isinstance(x, (bool, int, float)) and not isinstance(x, np.generic)
@@ -42,6 +47,24 @@ def is_weak(x) -> bool:
 
 def result_dtype(*operands) -> str:
     """The dtype numpy 2 gives to an operation on these dtypes and weak Python scalars."""
+    # dtype names, dtypes and weak floats and bools decide by what they are alone (a weak
+    # int's value matters: it may not fit), so their results are kept
+    key = tuple(o if o.__class__ is str or o.__class__ in _DTYPE_CLASSES else
+                o.__class__ if o.__class__ is float or o.__class__ is bool else None
+                for o in operands)
+    if None in key:
+        return _result_dtype(operands)
+    known = _RESULTS.get(key)
+    if known is None:
+        known = _RESULTS[key] = _result_dtype(operands)
+    return known
+
+
+_RESULTS: dict[tuple, str] = {}
+_DTYPE_CLASSES = frozenset(type(np.dtype(d)) for d in DTYPES)
+
+
+def _result_dtype(operands) -> str:
     strong = [np.dtype(o) for o in operands if not is_weak(o)]
     weak = [o for o in operands if is_weak(o)]
     if not strong:

@@ -94,8 +94,9 @@ def test_disconnected_inputs(xy):
     cost = (x ** 2).sum()
     with pytest.raises(sg.DisconnectedInputError, match="does not depend on y"):
         sg.grad(cost, [x, y])
-    with pytest.warns(UserWarning, match="does not depend on y"):
+    with pytest.warns(UserWarning, match="does not depend on y") as caught:
         gx, gy = sg.grad(cost, [x, y], disconnected_inputs="warn")
+    assert caught[0].filename == __file__       # the warning points at the user's line
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         gx2, gy2 = sg.grad(cost, [x, y], disconnected_inputs="ignore")

@@ -9,6 +9,8 @@ as fast with the defaults as with BLAS forced to one thread.
 Programs (the Theano tutorials'): a denoising autoencoder step (784-500, tied weights,
 batch 20, sigmoid, cross-entropy, SGD), a logistic-regression epoch (784-10, 83 minibatches
 of 600 taken from a shared dataset by ``givens``), and a 784-512-10 MLP step at batch 20.
+Then the pool's own costs: a kernel after idle (its threads asleep) against back-to-back,
+and a full reduction on one thread against all.
 """
 from __future__ import annotations
 
@@ -139,6 +141,43 @@ def _measure(name: str, repeat: int, env: dict, with_jax: bool) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def pool_wake(quick: bool) -> None:
+    """A kernel right after another vs after 50 ms idle (its threads asleep), and a full
+    reduction on one thread vs all of them."""
+    import time
+
+    import numpy as np
+
+    import symgraph as sg
+    from .kernels import median_time
+    x = np.random.default_rng(3).standard_normal((1024 if quick else 4096, 1024),
+                                                  dtype=np.float32)
+    m = sg.fmatrix("x")
+    f = sg.function([m], sg.softmax(m, axis=1))
+    repeat = 10 if quick else 40
+    busy = median_time(lambda: f(x), repeat)
+    idle = []
+    for _ in range(repeat):
+        time.sleep(0.05)
+        t0 = time.perf_counter()
+        f(x)
+        idle.append(time.perf_counter() - t0)
+    print(f"\nrow softmax {x.shape[0]}x1024 float32: back-to-back {busy * 1e3:.3f} ms, after "
+          f"50 ms idle {np.median(idle) * 1e3:.3f} ms ({np.median(idle) / busy:.2f}x)")
+    a, b = (np.random.default_rng(2).standard_normal(10**6 if quick else 10**7,
+                                                     dtype=np.float32) for _ in range(2))
+    u, v = sg.fvector("x"), sg.fvector("y")
+    g = sg.function([u, v], ((u - v) ** 2).sum())
+    threads = sg.config.num_threads
+    times = {}
+    for n in sorted({1, threads}):
+        sg.config.num_threads = n
+        times[n] = median_time(lambda: g(a, b), repeat)
+    sg.config.num_threads = threads
+    print(f"((x - y)**2).sum() over {a.size:,} float32: " + ", ".join(
+        f"{n} thread{'s' * (n > 1)} {t * 1e3:.3f} ms" for n, t in times.items()))
+
+
 def run(quick: bool = False) -> dict:
     """Print each program's median time (and its quartiles) under the default
     environment, with one BLAS thread, and in jax.jit; then the ratios."""
@@ -162,4 +201,5 @@ def run(quick: bool = False) -> dict:
             print(f"  {label:<34} {med * 1e3:8.3f} ms  [{lo * 1e3:.3f}, {hi * 1e3:.3f}]  "
                   f"{base / med:5.2f}x (symgraph default / this)")
         results[name] = rows
+    pool_wake(quick)
     return results

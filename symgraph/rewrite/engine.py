@@ -134,11 +134,12 @@ def node_pass(pass_name: str, max_sweeps: int = 50):
     """A pass applying the rewriters registered under ``pass_name`` until none fires."""
     def run(fg: FunctionGraph, log: RewriteLog) -> int:
         fired = 0
+        todo = None                     # the first sweep looks at every node
         for _ in range(max_sweeps):
             changed = False
             stamped: set[int] = set()
             for node in fg.nodes:
-                if id(node) not in fg.alive:
+                if id(node) not in fg.alive or (todo is not None and id(node) not in todo):
                     continue
                 for fn, tracks in rewriters(pass_name):
                     if tracks and not isinstance(node.op, tracks):
@@ -161,12 +162,46 @@ def node_pass(pass_name: str, max_sweeps: int = 50):
                     fired += 1
                     changed = True
                     break
-            fg.refresh()
             if not changed:
                 break
+            before = fg.nodes
+            fg.refresh()
+            todo = _to_look_at(before, fg)
         return fired
     run.__name__ = pass_name
     return run
+
+
+LOOK_DEPTH = 4
+"""How far below a changed node a rewriter's pattern may reach: ``log(1 - sigmoid(x))``
+spans three nodes; the sweeps after the first look again only at nodes that have a
+changed node within this many producers."""
+
+
+def _to_look_at(before: list[Apply], fg: FunctionGraph) -> set[int]:
+    """After a sweep that rewrote: the nodes a rewriter may now match, by id. A rewriter
+    looks at a node, a few levels of producers below it and how many clients those have,
+    so: the nodes that are new, every node reading a variable that a new or dead node
+    read or made (a new producer, or one client fewer), and their clients up to
+    :data:`LOOK_DEPTH` levels up."""
+    old = {id(n) for n in before}
+    todo: set[int] = set()
+    touched = [v for n in fg.nodes if id(n) not in old for v in (*n.inputs, *n.outputs)]
+    touched += [v for n in before if id(n) not in fg.alive for v in n.inputs]
+    level = []
+    for v in touched:
+        level += [c for c, _ in fg.clients.get(id(v), ()) if c != "output"]
+        if v.owner is not None:
+            level.append(v.owner)
+    for _ in range(LOOK_DEPTH):
+        nxt = []
+        for n in level:
+            if id(n) not in todo:
+                todo.add(id(n))
+                nxt += [c for o in n.outputs for c, _ in fg.clients.get(id(o), ())
+                        if c != "output"]
+        level = nxt
+    return todo
 
 
 def merge(fg: FunctionGraph, log: RewriteLog) -> int:
