@@ -34,3 +34,22 @@ def test_demo_learns_digits() -> None:
 def test_bench_graph_quick() -> None:
     out = run_module("bench", "graph", "--quick")
     assert re.search(r"time\(25\) / time\(10\)", out), out
+
+
+def test_bench_compile_quick() -> None:
+    """Every graph of the quick run compiles in new processes, cold and warm, and no
+    first call compiles anything (sg.function compiled it all)."""
+    out = run_module("bench", "compile", "--quick")
+    for label in ("chain 100", "chain 400", "MLP 5x256", "MLP 20x256", "MLP 784-512-10"):
+        assert re.search(rf"^{label}\s+\d+\s+\d+(\s+[0-9.]+){{8}}", out, re.M), out
+    assert "first calls that compiled code: none" in out, out
+    assert re.search(r"time per node, chain 400 / chain 100: [0-9.]+", out), out
+
+
+def test_bench_threads_quick() -> None:
+    out = run_module("bench", "threads", "--quick")
+    for title in ("denoising autoencoder step", "logistic regression epoch", "MLP step"):
+        block = out.split(title, 1)[1].split("\n\n", 1)[0]
+        assert re.search(r"default environment\s+[0-9.]+ ms", block), out
+        assert re.search(r"OPENBLAS_NUM_THREADS=1\s+[0-9.]+ ms", block), out
+    assert re.search(r"after 50 ms idle [0-9.]+ ms", out), out

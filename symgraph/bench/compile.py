@@ -98,14 +98,23 @@ def child(builder: str, args: tuple) -> dict:
     t2 = time.perf_counter()
     f = sg.function(inputs, outputs, updates=updates)
     t3 = time.perf_counter()
+    compiled = _modules_compiled()
     f(*values)
     t4 = time.perf_counter()
+    first_compiles = _modules_compiled() - compiled
     f(*values)
     t5 = time.perf_counter()
     return {"build": t1 - t0, "grad": t2 - t1, "function": t3 - t2, "first": t4 - t3,
             "second": t5 - t4, "nodes": len(toposort([*outputs, *wrt])),
-            "compiled": len(f.nodes), "phases": f.compile_profile,
+            "compiled": len(f.nodes), "first_call_compiles": first_compiles,
+            "phases": f.compile_profile,
             "passes": [(name, t) for name, t, _ in f.rewrite_log.passes]}
+
+
+def _modules_compiled() -> int:
+    """LLVM modules this process compiled so far (0 on other backends)."""
+    from codegen.llvm import jit
+    return jit.stats["modules_compiled"]
 
 
 def jax_child(builder: str, args: tuple) -> dict:
@@ -247,6 +256,9 @@ def run(quick: bool = False) -> dict:
     for label, r in rows.items():
         ph = r["cold"]["phases"]
         print(f"{label:<16} " + " ".join(f"{ph.get(p, 0.0):>12.3f}" for p in (*PHASES, "other")))
+    late = [k for k, r in rows.items() if r["cold"]["first_call_compiles"]
+            or r["warm"]["first_call_compiles"]]
+    print("\nfirst calls that compiled code: " + (", ".join(late) if late else "none"))
     big = [k for k in rows if k.startswith("chain")][-1]
     print(f"\nrewrite passes of {big}, seconds: " + ", ".join(
         f"{n} {t:.3f}" for n, t in rows[big]["cold"]["passes"]))
