@@ -86,6 +86,30 @@ def transpose_dot(fg, node):
     return [Dot()(DimShuffle((1, 0))(b), DimShuffle((1, 0))(a))]
 
 
+@register("canonicalize", tracks=[Elemwise])
+def fill_from_shape(fg, node):
+    """``second(x, c)`` (``fill``, ``ones_like``: c broadcast to x's shape) reads only x's
+    shape: it becomes ``c`` where c has that shape already (the seed ``ones_like(cost)`` of
+    a gradient), else it takes the shape from the earliest elementwise input of x's that
+    has it. The value x is then no longer needed: a gradient no longer computes the cost,
+    nor writes out ``x - mean`` for the shape of ``(x - mean) ** 2``."""
+    if not ew(node.outputs[0], "second"):
+        return None
+    x, c = node.inputs
+    out = node.outputs[0]
+    if same_shape(c, out):
+        return [as_type_of(c, out)]
+    src = x
+    while src.owner is not None and isinstance(src.owner.op, Elemwise):
+        earlier = next((a for a in src.owner.inputs if same_shape(a, src)), None)
+        if earlier is None:
+            break
+        src = earlier
+    if src is x:
+        return None
+    return [F.second(src, c)]
+
+
 @register("canonicalize", tracks=[Reshape])
 def reshape_reshape(fg, node):
     inner = node.inputs[0].owner

@@ -150,3 +150,36 @@ def test_a_product_read_both_ways_is_not_computed_twice():
     f = sg.function([m], [out, out.T + 1], fusion=False)
     assert f.rewrite_log.counts["transpose_dot"] == 0
     assert [str(n.op) for n in f.nodes].count("dot") == 1
+
+
+def _reductions(f: sg.Function) -> list[str]:
+    return [str(n.op) for n in f.nodes if "sum" in str(n.op) or "mean" in str(n.op)]
+
+
+def test_a_gradient_does_not_compute_the_cost_it_differentiates():
+    """grad's seed ones_like(cost) reads only the (empty) shape of the 0-d cost."""
+    cost = ((x - 1) ** 2).sum()
+    f = sg.function([x], sg.grad(cost, x))
+    assert f.rewrite_log.counts["fill_from_shape"] >= 1
+    assert _reductions(f) == [], [str(n.op) for n in f.nodes]
+    assert_same_numbers([x], sg.grad(cost, x), [np.array([0.5, 2.0, -1.0])])
+
+
+def test_a_fill_takes_its_shape_from_the_earliest_input_that_has_it():
+    """second(x - mean, g) becomes second(x, g): x - mean is not needed for its shape."""
+    mu = m.mean(axis=1, keepdims=True)
+    out = sg.ones_like((m - mu) ** 2) * 3
+    f = sg.function([m], out, fusion=False)
+    assert f.rewrite_log.counts["fill_from_shape"] >= 1
+    assert _reductions(f) == [], [str(n.op) for n in f.nodes]
+    assert_same_numbers([m], out, [M])
+
+
+def test_layer_norm_gradients_keep_their_numbers_without_the_cost():
+    g, b = sg.dvector("g"), sg.dvector("b")
+    mu = m.mean(axis=1, keepdims=True)
+    y = (m - mu) / sg.sqrt(((m - mu) ** 2).mean(axis=1, keepdims=True) + 1e-5) * g + b
+    grads = sg.grad((y * sg.sin(m)).sum(), [m, g, b])
+    f = sg.function([m, g, b], grads)
+    assert not any("axis=(0, 1)" in r for r in _reductions(f)), _reductions(f)
+    assert_same_numbers([m, g, b], grads, [M, np.array([1.0, 2.0, 0.5]), np.zeros(3)])
