@@ -70,17 +70,25 @@ KERNEL_WEIGHT = 40
 one-op kernel takes about as long as forty more ops in one."""
 
 
-def grain(extent: int, work: int, flat: bool) -> int:
+def grain(extent: int, work: int, flat: bool, least: int = 1) -> int:
     """The ``grain`` argument of a kernel entry for a call over ``extent`` outer
     iterations doing ``work``: 0 (run on the calling thread) for small work, else the
     iterations per chunk of a pool job, about four chunks per thread so that a thread the
-    machine slows down takes fewer; flat chunks start on whole 64-byte lines."""
-    if work < PARALLEL_MIN:
+    machine slows down takes fewer, and at least ``least``; flat chunks start on whole
+    64-byte lines. A call that would make one chunk runs on the calling thread."""
+    if work < PARALLEL_MIN or extent <= least:
         return 0
     n = settings.num_threads
     pool.ensure(n)
-    g = -(-extent // (4 * n))
+    g = max(least, -(-extent // (4 * n)))
     return -(-g // 64) * 64 if flat else g
+
+
+TILE_CHUNK = 1024
+"""The fewest kept elements a chunk of a ``tile`` reduction split along its contiguous
+axis takes: each chunk reads a segment of every reduced row, and segments shorter than a
+few KiB (128 floats of a 1024-wide row across two threads) read memory at half the speed
+of one thread reading whole rows."""
 
 
 def cost(k: Kernel) -> int:
@@ -284,7 +292,10 @@ class CompiledKernel:
             return (Launch(entry, extent, 0, _SPLIT, lay.fresh), lay.inputs, lay.outputs,
                     lay.scratch)
         entry = self._entry(sig) if extent else None
-        g = grain(extent, lay.work * self._cost, sig.kind == "flat") if extent else 0
+        least = TILE_CHUNK if sig.kind == "tile" and sig.loops[0] not in \
+            self.kernel.reduce_axes and len([a for a in sig.loops
+                                              if a not in self.kernel.reduce_axes]) == 1 else 1
+        g = grain(extent, lay.work * self._cost, sig.kind == "flat", least) if extent else 0
         return Launch(entry, extent, g, lay.meta, lay.fresh), lay.inputs, lay.outputs, \
             lay.scratch
 

@@ -395,19 +395,31 @@ def test_threads_match_single_thread():
     rng = np.random.default_rng(7)
     x = rng.standard_normal((512, 1000)).astype(F)
     y = rng.standard_normal((512, 1000)).astype(F)
-    args = [[x, y], [x], [x], [x, y[:1]]]
+    wide = rng.standard_normal((64, 5000)).astype(F)     # columns split in 1024-wide chunks
+    args = [[x, y], [x], [x], [x, y[:1]], [wide]]
     n = get_num_threads()
     try:
         set_num_threads(1)
-        one = [ck(a) for ck, a in zip([*cks, cks[0]], args)]
+        one = [ck(a) for ck, a in zip([*cks, cks[0], cks[2]], args)]
         set_num_threads(3)
-        many = [ck(a) for ck, a in zip([*cks, cks[0]], args)]
+        many = [ck(a) for ck, a in zip([*cks, cks[0], cks[2]], args)]
     finally:
         set_num_threads(n)
+    np.testing.assert_array_equal(many[-1][0], wide.max(axis=0, keepdims=True))
     assert x.size >= 4 * PARALLEL_MIN
     for a, b in zip(one, many):
         np.testing.assert_array_equal(a[0], b[0])
     check(cks[0], ew, args[0])
+
+
+def test_column_reductions_split_only_in_wide_chunks():
+    """A tile reduction split along its contiguous axis gives each chunk at least
+    TILE_CHUNK columns (narrower segments of every row read memory slower than one thread
+    reading whole rows); a call that would make one chunk runs on the calling thread."""
+    assert run.grain(1000, 10 * PARALLEL_MIN, False, run.TILE_CHUNK) == 0
+    assert run.grain(5000, 10 * PARALLEL_MIN, False, run.TILE_CHUNK) == run.TILE_CHUNK
+    assert run.grain(5000, 10 * PARALLEL_MIN, False) < run.TILE_CHUNK
+    assert run.grain(5000, PARALLEL_MIN - 1, False) == 0
 
 
 # ---- generated code --------------------------------------------------------------------------
