@@ -10,7 +10,8 @@ Programs (the Theano tutorials'): a denoising autoencoder step (784-500, tied we
 batch 20, sigmoid, cross-entropy, SGD), a logistic-regression epoch (784-10, 83 minibatches
 of 600 taken from a shared dataset by ``givens``), and a 784-512-10 MLP step at batch 20.
 Then the pool's own costs: a kernel after idle (its threads asleep) against back-to-back,
-and a full reduction on one thread against all.
+and a full reduction on one thread against all; and a layer norm's forward and backward
+against PyTorch eager (when installed) and jax.jit.
 """
 from __future__ import annotations
 
@@ -178,6 +179,71 @@ def pool_wake(quick: bool) -> None:
         f"{n} thread{'s' * (n > 1)} {t * 1e3:.3f} ms" for n, t in times.items()))
 
 
+_LAYER_NORM = r"""
+import json, sys, time
+import numpy as np
+which, rows, repeat = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+cols = 1024
+rng = np.random.default_rng(5)
+X, DY = (rng.standard_normal((rows, cols), dtype=np.float32) for _ in range(2))
+G, B = rng.random(cols, dtype=np.float32), np.zeros(cols, np.float32)
+if which == "symgraph":
+    import symgraph as sg
+    x, dy, g, b = sg.fmatrix("x"), sg.fmatrix("dy"), sg.fvector("g"), sg.fvector("b")
+    mu = x.mean(axis=1, keepdims=True)
+    y = (x - mu) / sg.sqrt(((x - mu) ** 2).mean(axis=1, keepdims=True) + 1e-5) * g + b
+    f = sg.function([x, g, b, dy], sg.grad((y * dy).sum(), [x, g, b]))
+    step = lambda: f(X, G, B, DY)
+elif which == "torch":
+    import torch
+    tx, tg, tb = (torch.from_numpy(a.copy()).requires_grad_(True) for a in (X, G, B))
+    tdy = torch.from_numpy(DY)
+    def step():
+        out = torch.nn.functional.layer_norm(tx, (cols,), tg, tb, 1e-5)
+        torch.autograd.grad(out, [tx, tg, tb], tdy)
+else:
+    import os
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    import jax
+    jnp = jax.numpy
+    def ln(x, g, b, dy):
+        m = x.mean(axis=1, keepdims=True)
+        v = ((x - m) ** 2).mean(axis=1, keepdims=True)
+        return (((x - m) / jnp.sqrt(v + 1e-5) * g + b) * dy).sum()
+    jf = jax.jit(jax.grad(ln, argnums=(0, 1, 2)))
+    dev = [jax.device_put(a) for a in (X, G, B, DY)]
+    step = lambda: jax.block_until_ready(jf(*dev))
+for _ in range(3):
+    step()
+ts = []
+for _ in range(repeat):
+    t0 = time.perf_counter(); step(); ts.append(time.perf_counter() - t0)
+print(json.dumps([float(np.median(ts)), float(np.percentile(ts, 25)), float(np.percentile(ts, 75))]))
+"""
+
+
+def layer_norm(quick: bool) -> None:
+    """Layer norm forward and backward (the gradients of x, gamma and beta for a given
+    upstream gradient) over rows of 1024 float32, against PyTorch eager (when installed)
+    and jax.jit, each in a process of its own (in one process their thread pools fight)."""
+    from .kernels import _has
+    rows, repeat = (512 if quick else 4096), (10 if quick else 40)
+    found = []
+    for which, label in (("symgraph", "symgraph"), ("torch", "PyTorch eager"),
+                         ("jax", "jax.jit")):
+        if which != "symgraph" and not _has(which):
+            continue
+        out = subprocess.run([sys.executable, "-c", _LAYER_NORM, which, str(rows),
+                              str(repeat)], capture_output=True, text=True)
+        if out.returncode:
+            raise RuntimeError(f"bench threads: layer norm on {which} failed:\n{out.stderr}")
+        found.append((label, json.loads(out.stdout.strip().splitlines()[-1])))
+    print(f"\nlayer norm forward + backward, {rows}x1024 float32 (median ms [25%, 75%])")
+    for label, (med, lo, hi) in found:
+        print(f"  {label:<34} {med * 1e3:8.3f} ms  [{lo * 1e3:.3f}, {hi * 1e3:.3f}]  "
+              f"{found[0][1][0] / med:5.2f}x (symgraph / this)")
+
+
 def run(quick: bool = False) -> dict:
     """Print each program's median time (and its quartiles) under the default
     environment, with one BLAS thread, and in jax.jit; then the ratios."""
@@ -202,4 +268,5 @@ def run(quick: bool = False) -> dict:
                   f"{base / med:5.2f}x (symgraph default / this)")
         results[name] = rows
     pool_wake(quick)
+    layer_norm(quick)
     return results
