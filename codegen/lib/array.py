@@ -125,9 +125,10 @@ def put_along_axis(xp, g, idx, x, *, axis: int, add_at: Callable):
     return out
 
 
-def count(xp, x, *, axes: tuple[int, ...]):
-    """The number of elements of ``x`` along ``axes``, an int64 scalar."""
-    return xp.asarray(math.prod(x.shape[a] for a in axes), dtype="int64")
+def count(xp, x, *, axes: tuple[int, ...], dtype: str = "int64"):
+    """The number of elements of ``x`` along ``axes``, a scalar of ``dtype`` (converted
+    as a cast from int64 converts: a narrow integer wraps)."""
+    return xp.asarray(math.prod(x.shape[a] for a in axes), dtype="int64").astype(dtype)
 
 
 def shape(xp, x):

@@ -96,7 +96,7 @@ class Reduce(Op):
             g, z = _keep(g, self.axes, x.ndim), _keep(z, self.axes, x.ndim)
         if self.combiner == "add":
             gx = F.second(x, g)
-            return [gx / cast(count(x, self.axes), x.dtype) if self.mean else gx]
+            return [gx / count(x, self.axes, x.dtype) if self.mean else gx]
         if self.combiner == "mul":
             is0 = F.equal(x, 0)
             zeros = sum(cast(is0, "int64"), axis=self.axes, keepdims=True)
@@ -168,7 +168,7 @@ def var(x, axis=None, keepdims: bool = False, ddof: int = 0) -> Variable:
     if not ddof:     # the count is the kernel's own: no separate count node
         return mean(d * d, axes, keepdims)
     # numpy: no fewer than 0 degrees of freedom, so ddof >= n gives nan (or inf)
-    n = F.maximum(cast(count(x, axes), x.dtype) - ddof, 0)
+    n = F.maximum(count(x, axes, x.dtype) - ddof, 0)
     return sum(d * d, axes, keepdims) / n
 
 

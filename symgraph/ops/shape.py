@@ -16,8 +16,8 @@ import numpy as np
 from codegen.program import LibraryCall
 
 from ..graph import Apply, Constant, Op, Variable
-from ..types import FLOATS, INTS, TensorType, result_dtype
-from ..variable import as_tensor, install
+from ..types import FLOATS, INTS, TensorType, as_dtype, result_dtype
+from ..variable import as_tensor, constant, install
 from .elemwise import cast
 
 
@@ -147,26 +147,33 @@ def shape(x) -> Variable:
 
 
 class Count(Op):
-    """The number of elements of ``x`` along ``axes`` (an int64 scalar)."""
-    __props__ = ("axes",)
+    """The number of elements of ``x`` along ``axes``: a scalar of ``dtype`` (int64 unless
+    a mean's gradient wants it in its float dtype: no cast kernel then)."""
+    __props__ = ("axes", "dtype")
 
-    def __init__(self, axes: tuple[int, ...]):
+    def __init__(self, axes: tuple[int, ...], dtype: str = "int64"):
         self.axes = tuple(axes)
+        self.dtype = as_dtype(dtype)
 
     def make_node(self, x: Variable) -> Apply:
-        return Apply(self, [x], [TensorType("int64", ())()])
+        return Apply(self, [x], [TensorType(self.dtype, ())()])
 
     def lower(self, node):
-        return LibraryCall.of("count", axes=self.axes)
+        return LibraryCall.of("count", axes=self.axes, dtype=self.dtype)
 
     def grad(self, inputs, outputs, output_grads):
         return [None]
 
 
-def count(x, axes: Sequence[int] | None = None) -> Variable:
-    """The number of elements of ``x`` along ``axes`` (all if None), an int64 scalar."""
+def count(x, axes: Sequence[int] | None = None, dtype: str = "int64") -> Variable:
+    """The number of elements of ``x`` along ``axes`` (all if None), a scalar of
+    ``dtype``: a constant when those sizes are static."""
     x = as_tensor(x)
-    return Count(tuple(range(x.ndim)) if axes is None else tuple(axes))(x)
+    axes = tuple(range(x.ndim)) if axes is None else tuple(axes)
+    sizes = [x.type.shape[a] for a in axes]
+    if None not in sizes:
+        return constant(np.asarray(int(np.prod(sizes, dtype=np.int64)), dtype=dtype))
+    return Count(axes, dtype)(x)
 
 
 def size(x) -> Variable:

@@ -245,3 +245,26 @@ def test_the_gradient_of_max_and_min_is_shared_among_ties(name):
                                   (1 if name == "max" else -1)),
                                [[0.5, 0.5, 0.0], [0.0, 0.5, 0.5]])
     check_grad(lambda v: pick(v, axis=0) * 3, [np.array([[0.1, 0.9], [0.4, 0.2]])])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_mean_gradient_counts_in_its_dtype_without_a_cast_kernel(dtype):
+    """The count a mean's gradient divides by comes in the float dtype (no cast kernel to
+    compile and launch), and is a constant where the sizes are static."""
+    x = sg.tensor("x", dtype, (None, None))
+    f = sg.function([x], sg.grad(x.mean(axis=0).sum(), x))
+    ops = [str(n.op) for n in f.nodes]
+    assert not any(o.startswith("cast") for o in ops), ops
+    assert f"count{{axes=(0,), dtype={dtype}}}" in ops, ops
+    got = f(np.ones((4, 3), dtype))
+    assert got.dtype == dtype and np.allclose(got, 0.25)
+    s = sg.tensor("s", dtype, (4, 3))
+    g = sg.function([s], sg.grad(s.mean(), s))
+    assert not any(str(n.op).startswith("count") for n in g.nodes)
+    np.testing.assert_allclose(g(np.ones((4, 3), dtype)), np.full((4, 3), 1 / 12), rtol=1e-6)
+
+
+def test_count_in_a_narrow_dtype_wraps_like_a_cast():
+    x = sg.tensor("x", "int8", (None,))
+    f = sg.function([x], sg.ops.shape.count(x, (0,), "int8"))
+    assert int(f(np.zeros(300, "int8"))) == np.asarray(300).astype("int8")
