@@ -12,7 +12,7 @@ from ..ops.blas import Dot
 from ..ops.elemwise import F, Elemwise, apply_elemwise, where
 from ..ops.nnet import LogSoftmax, Softmax
 from ..ops.reduce import Reduce, max_shift, sum
-from ..ops.shape import DimShuffle, Reshape, normalize_axes
+from ..ops.shape import Count, DimShuffle, Reshape, normalize_axes
 from ..ops.special import StopGradient
 from ..variable import constant
 from .engine import register
@@ -99,15 +99,27 @@ def fill_from_shape(fg, node):
     out = node.outputs[0]
     if same_shape(c, out):
         return [as_type_of(c, out)]
-    src = x
-    while src.owner is not None and isinstance(src.owner.op, Elemwise):
-        earlier = next((a for a in src.owner.inputs if same_shape(a, src)), None)
+    src = _shape_source(x)
+    return None if src is x else [F.second(src, c)]
+
+
+@register("canonicalize", tracks=[Count])
+def count_from_shape(fg, node):
+    """``count(x)`` reads only x's shape: it takes it from x's earliest elementwise input
+    of that shape (a mean's gradient counted the negated values of the cost's kernel,
+    which then wrote them out for nothing)."""
+    src = _shape_source(node.inputs[0])
+    return None if src is node.inputs[0] else [Count(node.op.axes, node.op.dtype)(src)]
+
+
+def _shape_source(x):
+    """The earliest variable of x's run-time shape along x's elementwise producers."""
+    while x.owner is not None and isinstance(x.owner.op, Elemwise):
+        earlier = next((a for a in x.owner.inputs if same_shape(a, x)), None)
         if earlier is None:
             break
-        src = earlier
-    if src is x:
-        return None
-    return [F.second(src, c)]
+        x = earlier
+    return x
 
 
 @register("canonicalize", tracks=[Reshape])

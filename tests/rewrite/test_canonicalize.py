@@ -183,3 +183,14 @@ def test_layer_norm_gradients_keep_their_numbers_without_the_cost():
     f = sg.function([m, g, b], grads)
     assert not any("axis=(0, 1)" in r for r in _reductions(f)), _reductions(f)
     assert_same_numbers([m, g, b], grads, [M, np.array([1.0, 2.0, 0.5]), np.zeros(3)])
+
+
+def test_a_count_takes_its_shape_from_the_earliest_input_that_has_it():
+    """A mean's gradient counts the cost's elements: from the input, not from the
+    negated values, which a kernel would otherwise write out for the count to read."""
+    cost = (-sg.exp(x * 2)).mean()
+    f = sg.function([x], [cost, sg.grad(cost, x)])
+    assert f.rewrite_log.counts["count_from_shape"] == 1
+    (n,) = [n for n in f.nodes if str(n.op).startswith("count")]
+    assert n.inputs[0] is f.inputs[0] or n.inputs[0].owner is None
+    assert_same_numbers([x], [cost, sg.grad(cost, x)], [np.array([0.5, -1.0, 2.0])])
