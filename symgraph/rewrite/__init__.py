@@ -2,7 +2,7 @@
 
 >>> [name for name, _ in PASSES]  # doctest: +NORMALIZE_WHITESPACE
 ['merge', 'constant_fold', 'canonicalize', 'stabilize', 'specialize', 'merge_rewritten',
- 'fuse', 'fuse_stages', 'merge_final']
+ 'fuse', 'fuse_stages', 'recompute', 'merge_final']
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from ..ops.fused import Fused
 from . import algebra, fold, inline, stabilize  # noqa: F401  (they register their rewriters)
 from .engine import FunctionGraph, RewriteLog, merge, node_pass, register, run_passes
 from .fuse import fuse
+from .recompute import recompute
 from .stages import fuse_stages
 
 PASSES = [
@@ -28,6 +29,8 @@ PASSES = [
     # a reduction's kernel joins the kernel that uses its result over the reduced axes:
     # one kernel, several passes over each row (softmax, normalization)
     ("fuse_stages", fuse_stages),
+    # a cheap value two kernels need is computed in both, not written by one for the other
+    ("recompute", recompute),
     ("merge_final", merge),
 ]
 
@@ -38,7 +41,7 @@ def optimize(outputs: Sequence[Variable], fusion: bool = True
     (one node per elementwise op: the baseline for debugging and benchmarks)."""
     fg = FunctionGraph(outputs)
     log = RewriteLog()
-    run_passes(fg, [p for p in PASSES if fusion or p[0] not in ("fuse", "fuse_stages")], log)
+    run_passes(fg, [p for p in PASSES if fusion or p[0] not in ("fuse", "fuse_stages", "recompute")], log)
     return fg, log
 
 

@@ -26,9 +26,17 @@ def _identity_operand(node, name: str, unit, commutative: bool):
     out = node.outputs[0]
     a, b = node.inputs
     for x, c in ([(a, b), (b, a)] if commutative else [(a, b)]):
-        if is_const(c, unit) and same_shape(x, out):
+        if is_const(_filled(c), unit) and same_shape(x, out):
             return [as_type_of(x, out)]
     return None
+
+
+def _filled(c):
+    """What ``c`` holds at every element where it is ``fill(_, v)`` (``second``), which a
+    gradient makes of ``ones_like``: v; else c itself."""
+    while ew(c, "second"):
+        c = c.owner.inputs[1]
+    return c
 
 
 @register("canonicalize", tracks=[Elemwise])

@@ -295,3 +295,53 @@ def test_a_long_chain_and_its_gradient_become_capped_kernels():
     val = np.array([0.5, -0.25, 2.0])
     for got, want in zip(f(val), sg.function([v], outs, backend="numpy", fusion=False)(val)):
         np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def _kernels_writing(f, shape_like) -> int:
+    """How many full-size arrays the kernels write (outputs with the input's rank and no
+    reduced axis)."""
+    n = 0
+    for node in fused(f):
+        k = node.op.kernel
+        n += sum(1 for s in k.stores if s.reduce is None)
+    return n
+
+
+def test_cheap_values_two_kernels_need_are_recomputed_not_written():
+    """Layer norm's x - mean and (x - mean) / std: computed where they are read."""
+    x, dy = sg.fmatrix("x"), sg.fmatrix("dy")
+    g, b = sg.fvector("g"), sg.fvector("b")
+    mu = x.mean(axis=1, keepdims=True)
+    y = (x - mu) / sg.sqrt(((x - mu) ** 2).mean(axis=1, keepdims=True) + 1e-5) * g + b
+    outs = sg.grad((y * dy).sum(), [x, g, b])
+    f = sg.function([x, g, b, dy], outs)
+    assert f.rewrite_log.counts["recompute"] >= 2
+    assert _kernels_writing(f, x) == 1          # the gradient of x, nothing else
+    rng = np.random.default_rng(3)
+    vals = [rng.standard_normal((33, 20)).astype("float32"), rng.random(20, "float32"),
+            np.zeros(20, "float32"), rng.standard_normal((33, 20)).astype("float32")]
+    want = sg.function([x, g, b, dy], outs, rewrite=False)(*vals)
+    for got, w in zip(f(*vals), want):
+        np.testing.assert_allclose(got, w, rtol=2e-5, atol=1e-6)
+
+
+def test_a_value_is_recomputed_only_where_it_costs_no_more_traffic():
+    """v = a + b read by two kernels that read neither a nor b: recomputing v would have
+    each read two arrays instead of one, so v stays an output."""
+    a, b, c, d = (sg.dmatrix(n) for n in "abcd")
+    v = a + b
+    outs = [(sg.exp(v) * c).sum(axis=0), (sg.sin(v) * d).sum(axis=1)]
+    f = sg.function([a, b, c, d], outs)
+    assert f.rewrite_log.counts["recompute"] == 0
+    vals = [np.arange(6.0).reshape(2, 3) + k for k in range(4)]
+    assert_same_numbers([a, b, c, d], outs, vals)
+
+
+def test_a_value_only_some_readers_can_recompute_stays_written():
+    x, m = sg.dmatrix("x"), sg.dmatrix("m")
+    mu = x.mean(axis=1, keepdims=True)
+    xm = x - mu
+    outs = [(xm * m).sum(axis=1), xm]        # a graph output needs it written
+    f = sg.function([x, m], outs)
+    assert f.rewrite_log.counts["recompute"] == 0
+    assert_same_numbers([x, m], outs, [np.arange(6.0).reshape(2, 3), np.ones((2, 3))])

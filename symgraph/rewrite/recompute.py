@@ -1,0 +1,193 @@
+"""Recompute, don't export: a kernel's full-size elementwise output that other kernels
+read becomes arithmetic inside each of them, where it is cheap to redo from values they
+can load (the first kernel's inputs and reduction results).
+
+Fusion gives a value needed by two kernels to the first as an extra output, which the
+first writes and the second reads back: two full passes over memory for what is often
+one subtraction. A layer norm's ``x - mean`` and ``(x - mean) / std``, written by the
+statistics kernel and read by the gradient's kernels, were 64 MB of 176 on a 4096x1024
+float32 batch. The pass inlines such a value into every kernel that reads it (only when
+all of them can, so the store disappears) if computing it takes at most :data:`MAX_OPS`
+cheap operations (no transcendentals) of values loaded at the full index or reduction
+results of the same kernel. Values round the same in every kernel that computes them
+(the backends contract nothing), so the results are unchanged.
+"""
+from __future__ import annotations
+
+from codegen.kernel import Buffer, Instr, Kernel, Store, live_values
+
+from ..graph import Apply, Variable
+from ..ops.fused import Fused
+from ..types import TensorType
+from .engine import FunctionGraph, RewriteLog
+from .fuse import MAX_GROUP
+
+MAX_OPS = 8
+CHEAP = frozenset({"add", "sub", "mul", "neg", "div"})
+
+
+def _full(nd: int) -> tuple[int, ...]:
+    return tuple(range(nd))
+
+
+def _recipe(a: Apply, j: int) -> list[int] | None:
+    """The body values of kernel node ``a`` that output ``j`` needs, in order, if it is
+    an elementwise store cheap to recompute elsewhere; None otherwise."""
+    op, k = a.op, a.op.kernel
+    s = k.stores[j]
+    if s.reduce is not None or op.out_drop[j]:
+        return None
+    live = sorted(live_values(k.body, [s.value]))
+    if sum(k.body[i].op not in ("load", "const", "reduced") for i in live) > MAX_OPS:
+        return None
+    for i in live:
+        ins = k.body[i]
+        if ins.op == "load" and op.in_axes[ins.attr] != _full(k.ndim):
+            return None
+        if ins.op == "reduced" and not k.stores[ins.attr].reduce:
+            return None
+        if ins.op not in ("load", "const", "reduced") and ins.op not in CHEAP:
+            return None
+    return live
+
+
+def _reads(b: Apply, v: Variable) -> bool:
+    """Whether kernel node ``b`` reads ``v`` only at the full index, unbroadcast."""
+    nd = b.op.kernel.ndim
+    return all(b.op.in_axes[i] == _full(nd) and not b.op.in_bcast[i]
+               for i, u in enumerate(b.inputs) if u is v)
+
+
+def _candidate(fg: FunctionGraph) -> tuple[Apply, int, list[int]] | None:
+    """A kernel output that every reader can compute itself, as cheaply as it reads it:
+    no reader loads more than one full-size array more than before (one it did read:
+    ``v`` itself), so memory traffic only drops (``v`` is no longer written)."""
+    for a in fg.nodes:
+        if not isinstance(a.op, Fused):
+            continue
+        for j, v in enumerate(a.outputs):
+            users = fg.clients.get(id(v), [])
+            if not users or any(c == "output" or not isinstance(c.op, Fused)
+                                or c.op.kernel.ndim != a.op.kernel.ndim or not _reads(c, v)
+                                for c, _ in users):
+                continue
+            live = _recipe(a, j)
+            if live is None:
+                continue
+            full = {id(u) for u, _, bcast in (_source(a, a.op.kernel.body[i]) for i in live
+                                               if a.op.kernel.body[i].op in ("load", "reduced"))
+                    if not bcast}
+            if all(len(full - {id(u) for u in c.inputs}) <= 1 and
+                   len(c.op.kernel.body) + len(live) <= MAX_GROUP for c, _ in users):
+                return a, j, live
+    return None
+
+
+def _source(a: Apply, ins: Instr) -> tuple[Variable, tuple[int, ...], tuple[int, ...]]:
+    """The variable a recipe's load or reduced value reads, with its axes in the domain
+    and the axes it broadcasts along (as :class:`Fused` wants them)."""
+    nd = a.op.kernel.ndim
+    if ins.op == "load":
+        return a.inputs[ins.attr], a.op.in_axes[ins.attr], a.op.in_bcast[ins.attr]
+    v = a.outputs[ins.attr]
+    axes = tuple(ax for ax in range(nd) if ax not in a.op.out_drop[ins.attr])
+    placed = dict(zip(axes, v.type.broadcastable))
+    return v, axes, tuple(ax for ax in range(nd) if placed.get(ax, True))
+
+
+def _inline(b: Apply, v: Variable, a: Apply, live: list[int]) -> Apply:
+    """Kernel node ``b`` computing ``v`` (output of ``a``, by recipe ``live``) itself."""
+    op, k = b.op, b.op.kernel
+    inputs = [u for u in b.inputs if u is not v]
+    in_axes = [ax for u, ax in zip(b.inputs, op.in_axes) if u is not v]
+    in_bcast = [bc for u, bc in zip(b.inputs, op.in_bcast) if u is not v]
+    renumber = {}
+    for old, u in enumerate(b.inputs):
+        if u is not v:
+            renumber[old] = next(i for i, w in enumerate(inputs) if w is u and
+                                 in_axes[i] == op.in_axes[old])
+
+    def slot(u: Variable, axes, bcast) -> int:
+        for i, (w, ax) in enumerate(zip(inputs, in_axes)):
+            if w is u and ax == axes:
+                return i
+        inputs.append(u)
+        in_axes.append(axes)
+        in_bcast.append(bcast)
+        return len(inputs) - 1
+
+    ak = a.op.kernel
+    body: list[Instr] = []
+    recipe_at: dict[int, int] = {}           # a's value -> b's new value
+    for i in live:
+        ins = ak.body[i]
+        if ins.op in ("load", "reduced"):
+            u, axes, bcast = _source(a, ins)
+            body.append(Instr("load", ins.dtype, (), slot(u, axes, bcast)))
+        else:
+            body.append(Instr(ins.op, ins.dtype, tuple(recipe_at[x] for x in ins.args),
+                              ins.attr))
+        recipe_at[i] = len(body) - 1
+    result = recipe_at[live[-1]]
+    remap: dict[int, int] = {}
+    for i, ins in enumerate(k.body):
+        if ins.op == "load" and b.inputs[ins.attr] is v:
+            remap[i] = result
+            continue
+        attr = renumber[ins.attr] if ins.op == "load" else ins.attr
+        body.append(Instr(ins.op, ins.dtype, tuple(remap[x] for x in ins.args), attr))
+        remap[i] = len(body) - 1
+    stores = tuple(Store(remap[s.value], s.reduce, s.axes, tuple(
+        Instr(e.op, e.dtype, e.args, renumber[e.attr] if e.op == "load" else e.attr)
+        for e in s.epilogue)) for s in k.stores)
+    kernel = Kernel(k.name, tuple(Buffer(f"in{i}", u.dtype, k.ndim)
+                                  for i, u in enumerate(inputs)),
+                    k.outputs, k.ndim, tuple(body), stores)
+    new = Fused(kernel, in_axes, op.out_drop, in_bcast, op.labels, op.empty_ok)
+    return Apply(new, inputs, [TensorType(o.dtype, o.type.shape)() for o in b.outputs],
+                 built_at=b.built_at)
+
+
+def _without(a: Apply, unused: set[int]) -> Apply:
+    """Kernel node ``a`` without its elementwise outputs ``unused`` (by index)."""
+    op, k = a.op, a.op.kernel
+    keep = [j for j in range(len(k.stores)) if j not in unused]
+    index = {old: new for new, old in enumerate(keep)}
+    fix = lambda ins: ins._replace(attr=index[ins.attr]) if ins.op == "reduced" else ins
+    stores = tuple(k.stores[j]._replace(epilogue=tuple(map(fix, k.stores[j].epilogue)))
+                   for j in keep)
+    kernel = Kernel(k.name, k.inputs, tuple(Buffer(f"out{n}", k.outputs[j].dtype, k.ndim)
+                                            for n, j in enumerate(keep)),
+                    k.ndim, tuple(map(fix, k.body)), stores)
+    new = Fused(kernel, op.in_axes, [op.out_drop[j] for j in keep], op.in_bcast, op.labels,
+                op.empty_ok)
+    return Apply(new, list(a.inputs), [TensorType(a.outputs[j].dtype, a.outputs[j].type.shape)()
+                                       for j in keep], built_at=a.built_at)
+
+
+def recompute(fg: FunctionGraph, log: RewriteLog) -> int:
+    """The pass; the number of values it inlined."""
+    fg.refresh()
+    done = 0
+    while (found := _candidate(fg)) is not None:
+        a, j, live = found
+        v = a.outputs[j]
+        for b in {id(c): c for c, _ in fg.clients[id(v)]}.values():
+            new = _inline(b, v, a, live)
+            for old, out in zip(b.outputs, new.outputs):
+                fg.replace(old, out)
+        fg.refresh()
+        done += 1
+        log.counts["recompute"] += 1
+    for a in list(fg.nodes) if done else ():    # what nobody reads now is not written
+        if not isinstance(a.op, Fused):
+            continue
+        unused = {j for j, v in enumerate(a.outputs) if not fg.clients.get(id(v))
+                  and a.op.kernel.stores[j].reduce is None}
+        if unused and len(unused) < len(a.outputs):
+            new = _without(a, unused)
+            kept = [v for j, v in enumerate(a.outputs) if j not in unused]
+            for old, out in zip(kept, new.outputs):
+                fg.replace(old, out)
+    fg.refresh()
+    return done
