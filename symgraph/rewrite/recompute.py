@@ -9,14 +9,19 @@ statistics kernel and read by the gradient's kernels, were 64 MB of 176 on a 409
 float32 batch. The pass inlines such a value into every kernel that reads it (only when
 all of them can, so the store disappears) if computing it takes at most :data:`MAX_OPS`
 cheap operations (no transcendentals) of values loaded at the full index or reduction
-results of the same kernel. Values round the same in every kernel that computes them
+results of the same kernel; a reader may grow past ``fuse.MAX_GROUP`` by that much (a
+one-op kernel left over where fusion met the cap, ``square(t)`` before a full group,
+joins the group that reads it). Values round the same in every kernel that computes them
 (the backends contract nothing), so the results are unchanged.
 """
 from __future__ import annotations
 
-from codegen.kernel import Buffer, Instr, Kernel, Store, live_values
+from typing import NamedTuple
+
+from codegen.kernel import Buffer, Builder, Instr, Kernel, Store, live_values
 
 from ..graph import Apply, Variable
+from ..ops.elemwise import Elemwise
 from ..ops.fused import Fused
 from ..types import TensorType
 from .engine import FunctionGraph, RewriteLog
@@ -58,12 +63,38 @@ def _reads(b: Apply, v: Variable) -> bool:
                for i, u in enumerate(b.inputs) if u is v)
 
 
+class _Kernelled(NamedTuple):
+    """An elementwise node seen as the one-op kernel it lowers to."""
+    op: Fused
+    inputs: list
+    outputs: list
+
+
+def _as_kernel(a: Apply):
+    """``a`` if it is a kernel node; an elementwise node (one fusion left alone, say
+    where a group met ``MAX_GROUP``) as its one-op kernel; else None."""
+    if isinstance(a.op, Fused):
+        return a
+    if not isinstance(a.op, Elemwise) or len(a.outputs) != 1:
+        return None
+    nd, b = a.outputs[0].ndim, Builder()
+    out = a.op.scalar.lower(b, [b.load(i, v.dtype) for i, v in enumerate(a.inputs)])
+    kernel = Kernel(str(a.op), tuple(Buffer(f"in{i}", v.dtype, nd)
+                                     for i, v in enumerate(a.inputs)),
+                    (Buffer("out0", a.outputs[0].dtype, nd),), nd, tuple(b.body),
+                    (Store(out),))
+    bcast = [tuple(ax for ax in range(nd) if v.type.broadcastable[ax]) for v in a.inputs]
+    return _Kernelled(Fused(kernel, [_full(nd)] * len(a.inputs), [()], bcast),
+                      list(a.inputs), list(a.outputs))
+
+
 def _candidate(fg: FunctionGraph) -> tuple[Apply, int, list[int]] | None:
     """A kernel output that every reader can compute itself, as cheaply as it reads it:
     no reader loads more than one full-size array more than before (one it did read:
     ``v`` itself), so memory traffic only drops (``v`` is no longer written)."""
-    for a in fg.nodes:
-        if not isinstance(a.op, Fused):
+    for node in fg.nodes:
+        a = _as_kernel(node)
+        if a is None:
             continue
         for j, v in enumerate(a.outputs):
             users = fg.clients.get(id(v), [])
@@ -77,8 +108,9 @@ def _candidate(fg: FunctionGraph) -> tuple[Apply, int, list[int]] | None:
             full = {id(u) for u, _, bcast in (_source(a, a.op.kernel.body[i]) for i in live
                                                if a.op.kernel.body[i].op in ("load", "reduced"))
                     if not bcast}
+            ops = sum(a.op.kernel.body[i].op not in ("load", "const", "reduced") for i in live)
             if all(len(full - {id(u) for u in c.inputs}) <= 1 and
-                   len(c.op.kernel.body) + len(live) <= MAX_GROUP for c, _ in users):
+                   len(c.op.labels) + ops <= MAX_GROUP + MAX_OPS for c, _ in users):
                 return a, j, live
     return None
 
