@@ -43,8 +43,13 @@ later window for an earlier one), so reachability is exact within the window at
 ``SEGMENT**2`` bits per window: linear in the graph, where whole-graph bitsets are
 quadratic in time and memory (1.5 GB for 100,000 nodes)."""
 
+SLACK = 8
+"""Past :data:`MAX_GROUP`, a group still takes up to this many producers that would be
+kernels of one op otherwise (their own producers are in other groups already: the
+``square(tanh(y))`` of a long chain's gradient, at each full group's edge)."""
+
 MAX_GROUP = 256
-"""Ops per kernel at most. LLVM's loop vectorizer takes time quadratic in the length of a
+"""Ops per kernel (at most :data:`SLACK` more, see there). LLVM's loop vectorizer takes time quadratic in the length of a
 loop body's dependency chains (a 4,096-op chain costs it 2.5 s, 128 ops 10 ms), so a long
 elementwise chain becomes several kernels: each extra one writes and reads one array."""
 
@@ -124,8 +129,12 @@ class _Fuser:
     def try_absorb(self, g: _Group, p: Apply) -> bool:
         v = p.outputs[0]
         if not _fusable(p) or id(p) in self.group_of or v.ndim != g.ndim or \
-                g.size >= MAX_GROUP or self.local(p) is None or id(p) in g.ids:
+                self.local(p) is None or id(p) in g.ids:
             return False
+        if g.size >= MAX_GROUP and (g.size >= MAX_GROUP + SLACK or any(
+                i.owner is not None and _fusable(i.owner) and id(i.owner) not in
+                self.group_of for i in p.inputs)):
+            return False     # full: only a producer whose own producers are all taken
         outside = [c for c in self.clients(v) if c == "output" or id(c) not in g.ids]
         if outside and v.type.broadcastable != g.domain:
             return False       # needed outside at a smaller shape: it gets its own kernel

@@ -40,7 +40,7 @@ def _recipe(a: Apply, j: int) -> list[int] | None:
     an elementwise store cheap to recompute elsewhere; None otherwise."""
     op, k = a.op, a.op.kernel
     s = k.stores[j]
-    if s.reduce is not None or op.out_drop[j]:
+    if s.reduce is not None or op.out_drop[j] or _cone(k)[s.value] > MAX_OPS:
         return None
     live = sorted(live_values(k.body, [s.value]))
     if sum(k.body[i].op not in ("load", "const", "reduced") for i in live) > MAX_OPS:
@@ -54,6 +54,30 @@ def _recipe(a: Apply, j: int) -> list[int] | None:
         if ins.op not in ("load", "const", "reduced") and ins.op not in CHEAP:
             return None
     return live
+
+
+_CONES: dict[int, tuple[Kernel, list[int]]] = {}
+
+
+def _cone(k: Kernel) -> list[int]:
+    """Per body value, an upper bound of the operations computing it (shared values
+    counted once per use), or MAX_OPS + 1 where one of them is not cheap: one pass per
+    kernel, so that looking at a kernel's many outputs stays linear."""
+    hit = _CONES.get(id(k))
+    if hit is not None and hit[0] is k:
+        return hit[1]
+    cost: list[int] = []
+    for ins in k.body:
+        if ins.op in ("load", "const", "reduced"):
+            cost.append(0)
+        elif ins.op in CHEAP:
+            cost.append(min(MAX_OPS + 1, 1 + sum(cost[a] for a in ins.args)))
+        else:
+            cost.append(MAX_OPS + 1)
+    if len(_CONES) > 4096:
+        _CONES.clear()
+    _CONES[id(k)] = (k, cost)
+    return cost
 
 
 def _reads(b: Apply, v: Variable) -> bool:
@@ -88,10 +112,11 @@ def _as_kernel(a: Apply):
                       list(a.inputs), list(a.outputs))
 
 
-def _candidate(fg: FunctionGraph) -> tuple[Apply, int, list[int]] | None:
-    """A kernel output that every reader can compute itself, as cheaply as it reads it:
+def _candidates(fg: FunctionGraph):
+    """Kernel outputs that every reader can compute itself, as cheaply as it reads them:
     no reader loads more than one full-size array more than before (one it did read:
-    ``v`` itself), so memory traffic only drops (``v`` is no longer written)."""
+    ``v`` itself), so memory traffic only drops (``v`` is no longer written). Yields
+    ``(node, kernel view, output, recipe)``."""
     for node in fg.nodes:
         a = _as_kernel(node)
         if a is None:
@@ -111,8 +136,7 @@ def _candidate(fg: FunctionGraph) -> tuple[Apply, int, list[int]] | None:
             ops = sum(a.op.kernel.body[i].op not in ("load", "const", "reduced") for i in live)
             if all(len(full - {id(u) for u in c.inputs}) <= 1 and
                    len(c.op.labels) + ops <= MAX_GROUP + MAX_OPS for c, _ in users):
-                return a, j, live
-    return None
+                yield node, a, j, live
 
 
 def _source(a: Apply, ins: Instr) -> tuple[Variable, tuple[int, ...], tuple[int, ...]]:
@@ -130,23 +154,22 @@ def _source(a: Apply, ins: Instr) -> tuple[Variable, tuple[int, ...], tuple[int,
 def _inline(b: Apply, v: Variable, a: Apply, live: list[int]) -> Apply:
     """Kernel node ``b`` computing ``v`` (output of ``a``, by recipe ``live``) itself."""
     op, k = b.op, b.op.kernel
-    inputs = [u for u in b.inputs if u is not v]
-    in_axes = [ax for u, ax in zip(b.inputs, op.in_axes) if u is not v]
-    in_bcast = [bc for u, bc in zip(b.inputs, op.in_bcast) if u is not v]
+    inputs, in_axes, in_bcast = [], [], []
+    index: dict[tuple, int] = {}
     renumber = {}
-    for old, u in enumerate(b.inputs):
-        if u is not v:
-            renumber[old] = next(i for i, w in enumerate(inputs) if w is u and
-                                 in_axes[i] == op.in_axes[old])
 
     def slot(u: Variable, axes, bcast) -> int:
-        for i, (w, ax) in enumerate(zip(inputs, in_axes)):
-            if w is u and ax == axes:
-                return i
-        inputs.append(u)
-        in_axes.append(axes)
-        in_bcast.append(bcast)
-        return len(inputs) - 1
+        key = (id(u), axes)
+        if key not in index:
+            index[key] = len(inputs)
+            inputs.append(u)
+            in_axes.append(axes)
+            in_bcast.append(bcast)
+        return index[key]
+
+    for old, (u, axes, bcast) in enumerate(zip(b.inputs, op.in_axes, op.in_bcast)):
+        if u is not v:
+            renumber[old] = slot(u, axes, bcast)
 
     ak = a.op.kernel
     body: list[Instr] = []
@@ -200,17 +223,26 @@ def _without(a: Apply, unused: set[int]) -> Apply:
 def recompute(fg: FunctionGraph, log: RewriteLog) -> int:
     """The pass; the number of values it inlined."""
     fg.refresh()
-    done = 0
-    while (found := _candidate(fg)) is not None:
-        a, j, live = found
-        v = a.outputs[j]
-        for b in {id(c): c for c, _ in fg.clients[id(v)]}.values():
-            new = _inline(b, v, a, live)
-            for old, out in zip(b.outputs, new.outputs):
-                fg.replace(old, out)
-        fg.refresh()
-        done += 1
-        log.counts["recompute"] += 1
+    done, rounds = 0, True
+    while rounds:         # rounds of independent inlinings, one graph refresh each
+        rounds = False
+        touched: set[int] = set()
+        for node, a, j, live in _candidates(fg):
+            v = a.outputs[j]
+            readers = list({id(c): c for c, _ in fg.clients[id(v)]}.values())
+            if id(node) in touched or any(id(b) in touched for b in readers):
+                continue           # changed in this round: seen again in the next
+            touched.add(id(node))
+            for b in readers:
+                new = _inline(b, v, a, live)
+                touched.update((id(b), id(new)))
+                for old, out in zip(b.outputs, new.outputs):
+                    fg.replace(old, out)
+            done += 1
+            rounds = True
+            log.counts["recompute"] += 1
+        if rounds:
+            fg.refresh()
     for a in list(fg.nodes) if done else ():    # what nobody reads now is not written
         if not isinstance(a.op, Fused):
             continue

@@ -271,8 +271,9 @@ def test_windows_and_group_caps_keep_the_mlp_step_right(monkeypatch, segment, ma
     monkeypatch.setattr(fuse_module, "SEGMENT", segment)
     monkeypatch.setattr(fuse_module, "MAX_GROUP", max_group)
     monkeypatch.setattr(stages_module, "MAX_GROUP", max_group)
+    monkeypatch.setattr(fuse_module, "SLACK", 1)
     step, params = _mlp_step(fusion=True)
-    assert all(len(n.op.labels) <= max_group for n in fused(step))
+    assert all(len(n.op.labels) <= max_group + 1 for n in fused(step))
     assert fused(step)
     np.testing.assert_allclose([float(step(X, t)) for _ in range(3)], want[0], rtol=1e-12)
     for a, b in zip((p.get_value() for p in params), want[1]):
@@ -281,7 +282,8 @@ def test_windows_and_group_caps_keep_the_mlp_step_right(monkeypatch, segment, ma
 
 def test_a_long_chain_and_its_gradient_become_capped_kernels():
     """1,200 steps of tanh(y) * a + b and the gradient: about 8,400 nodes, many fusion
-    windows; kernels of at most MAX_GROUP ops, the numbers of the unfused graph."""
+    windows; kernels of at most MAX_GROUP ops (and SLACK more), the numbers of the unfused
+    graph."""
     fuse_module = sys.modules["symgraph.rewrite.fuse"]
     v = sg.dvector("v")
     y = v
@@ -291,7 +293,10 @@ def test_a_long_chain_and_its_gradient_become_capped_kernels():
     outs = [cost, sg.grad(cost, v)]
     f = sg.function([v], outs)
     sizes = [len(n.op.labels) for n in fused(f)]
-    assert max(sizes) <= fuse_module.MAX_GROUP and sum(sizes) >= 1200 * 3, sizes
+    assert max(sizes) <= fuse_module.MAX_GROUP + fuse_module.SLACK, sizes
+    assert sum(sizes) >= 1200 * 3, sizes
+    # no kernel of one op left where a group met the cap
+    assert not [n for n in f.nodes if not isinstance(n.op, Fused)], op_names(f)
     val = np.array([0.5, -0.25, 2.0])
     for got, want in zip(f(val), sg.function([v], outs, backend="numpy", fusion=False)(val)):
         np.testing.assert_allclose(got, want, rtol=1e-12)
