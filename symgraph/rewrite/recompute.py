@@ -13,6 +13,11 @@ results of the same kernel; a reader may grow past ``fuse.MAX_GROUP`` by that mu
 one-op kernel left over where fusion met the cap, ``square(t)`` before a full group,
 joins the group that reads it). Values round the same in every kernel that computes them
 (the backends contract nothing), so the results are unchanged.
+
+The pass works in rounds: each inlines every candidate whose kernels no other inlining
+of the round touched, then refreshes the graph once; the operation count of each body
+value is computed once per kernel. It is linear in the graph for the graphs measured
+(0.12 s on the 5,000-step chain's 137 kernels).
 """
 from __future__ import annotations
 
@@ -28,7 +33,10 @@ from .engine import FunctionGraph, RewriteLog
 from .fuse import MAX_GROUP
 
 MAX_OPS = 8
+"""The most operations a value may take to be recomputed where it is read."""
 CHEAP = frozenset({"add", "sub", "mul", "neg", "div"})
+"""The opcodes a recomputed value may use (no transcendentals: those cost more than the
+memory they save)."""
 
 
 def _full(nd: int) -> tuple[int, ...]:

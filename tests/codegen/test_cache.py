@@ -154,7 +154,8 @@ def test_concurrent_compiles_then_corruption(tmp_path, spawn):
     results = spawn.map(_compile_in_child, [str(tmp_path)] * 2)
     assert all(r["ok"] for r in results)
     entries = list((tmp_path / "llvm").iterdir())     # the kernel's, the thread pool's
-    assert len(entries) == results[0]["modules_compiled"]
+    # each process compiled a module or found it, written by the other, in the cache
+    assert all(len(entries) == r["modules_compiled"] + r["cache_hits"] for r in results)
     assert all(e.suffix == ".obj" for e in entries)
     for e in entries:
         e.write_bytes(e.read_bytes()[:100])
