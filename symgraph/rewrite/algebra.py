@@ -39,22 +39,22 @@ def _filled(c):
     return c
 
 
-@register("canonicalize", tracks=[Elemwise])
+@register("canonicalize", tracks=[Elemwise], names=("mul",))
 def mul_by_one(fg, node):
     return _identity_operand(node, "mul", 1, True)
 
 
-@register("canonicalize", tracks=[Elemwise])
+@register("canonicalize", tracks=[Elemwise], names=("add", "sub"))
 def add_zero(fg, node):
     return _identity_operand(node, "add", 0, True) or _identity_operand(node, "sub", 0, False)
 
 
-@register("canonicalize", tracks=[Elemwise])
+@register("canonicalize", tracks=[Elemwise], names=("power",))
 def pow_one(fg, node):
     return _identity_operand(node, "power", 1, False)
 
 
-@register("canonicalize", tracks=[Elemwise])
+@register("canonicalize", tracks=[Elemwise], names=("neg",))
 def neg_neg(fg, node):
     inner = ew(node.outputs[0], "neg") and ew(node.inputs[0], "neg")
     return [inner.inputs[0]] if inner else None
@@ -94,7 +94,7 @@ def transpose_dot(fg, node):
     return [Dot()(DimShuffle((1, 0))(b), DimShuffle((1, 0))(a))]
 
 
-@register("canonicalize", tracks=[Elemwise])
+@register("canonicalize", tracks=[Elemwise], names=("second",))
 def fill_from_shape(fg, node):
     """``second(x, c)`` (``fill``, ``ones_like``: c broadcast to x's shape) reads only x's
     shape: it becomes ``c`` where c has that shape already (the seed ``ones_like(cost)`` of
@@ -173,7 +173,7 @@ def _scalar_operand(node, name: str):
     return None
 
 
-@register("canonicalize", tracks=[Elemwise])
+@register("canonicalize", tracks=[Elemwise], names=("mul", "add"))
 def collect_constants(fg, node):
     """(2*x)*3 -> 6*x and (x+2)+3 -> x+5, when the combined constant is finite (so no
     overflow turns a finite result into inf or nan)."""
@@ -198,7 +198,7 @@ def collect_constants(fg, node):
     return None
 
 
-@register("canonicalize", tracks=[Elemwise])
+@register("canonicalize", tracks=[Elemwise], names=("power", "mul"))
 def square_forms(fg, node):
     """x**2 -> square(x), x*x -> square(x)."""
     out = node.outputs[0]
@@ -226,7 +226,7 @@ _POWERS = {
 }
 
 
-@register("specialize", tracks=[Elemwise])
+@register("specialize", tracks=[Elemwise], names=("power",))
 def power_specialize(fg, node):
     """Small constant powers become multiplications, sqrt, rsqrt or reciprocal."""
     if node.op.scalar.name != "power":

@@ -19,14 +19,29 @@ NodeRewriter = Callable[["FunctionGraph", Apply], "Sequence[Variable] | None"]
 _REGISTRY: dict[str, list[tuple[NodeRewriter, tuple[type, ...] | None]]] = defaultdict(list)
 
 
-def register(*passes: str, tracks: Sequence[type] | None = None):
+def register(*passes: str, tracks: Sequence[type] | None = None,
+             names: Sequence[str] | None = None):
     """Register a node rewriter in the named passes; ``tracks`` limits it to nodes whose
-    op is an instance of one of these classes (a cheap filter)."""
+    op is an instance of one of these classes, ``names`` to elementwise nodes of these
+    scalar ops (cheap filters: a pass does not call the rewriter on other nodes)."""
     def deco(fn: NodeRewriter) -> NodeRewriter:
+        fn.names = frozenset(names) if names else None
         for p in passes:
             _REGISTRY[p].append((fn, tuple(tracks) if tracks else None))
         return fn
     return deco
+
+
+def _for_node(rules: list, table: dict, node: Apply) -> list:
+    """The rules that may match ``node``: by its elementwise op's name, when rules say."""
+    scalar = getattr(node.op, "scalar", None)
+    key = scalar.name if scalar is not None else None
+    found = table.get(key)
+    if found is None:
+        found = table[key] = [(fn, tracks) for fn, tracks in rules
+                              if key is None or getattr(fn, "names", None) is None
+                              or key in fn.names]
+    return found
 
 
 def rewriters(pass_name: str) -> list[tuple[NodeRewriter, tuple[type, ...] | None]]:
@@ -55,6 +70,7 @@ class FunctionGraph:
 
     def refresh(self) -> None:
         """Recompute the node order and each variable's clients."""
+        self.fresh = True
         self.nodes = toposort(self.outputs)
         self.alive = {id(n) for n in self.nodes}
         self.clients: dict[int, list[tuple[Apply, int]]] = defaultdict(list)
@@ -64,11 +80,18 @@ class FunctionGraph:
         for i, v in enumerate(self.outputs):
             self.clients[id(v)].append(("output", i))
 
+    def ensure_fresh(self) -> None:
+        """:meth:`refresh` if anything changed since the last one (through
+        :meth:`replace`; code that edits nodes by hand refreshes itself)."""
+        if not self.fresh:
+            self.refresh()
+
     def n_clients(self, v: Variable) -> int:
         return len(self.clients.get(id(v), ()))
 
     def replace(self, old: Variable, new: Variable) -> None:
         """Make every user of ``old`` use ``new``."""
+        self.fresh = False
         for client, i in self.clients.pop(id(old), []):
             if client == "output":
                 self.outputs[i] = new
@@ -135,13 +158,14 @@ def node_pass(pass_name: str, max_sweeps: int = 50):
     def run(fg: FunctionGraph, log: RewriteLog) -> int:
         fired = 0
         todo = None                     # the first sweep looks at every node
+        rules, table = rewriters(pass_name), {}
         for _ in range(max_sweeps):
             changed = False
             stamped: set[int] = set()
             for node in fg.nodes:
                 if id(node) not in fg.alive or (todo is not None and id(node) not in todo):
                     continue
-                for fn, tracks in rewriters(pass_name):
+                for fn, tracks in _for_node(rules, table, node):
                     if tracks and not isinstance(node.op, tracks):
                         continue
                     new = fn(fg, node)
@@ -237,8 +261,9 @@ def merge(fg: FunctionGraph, log: RewriteLog) -> int:
             canon[id(o)] = n
         fired += 1
         log.counts["merge_node"] += 1
-    fg.outputs = [rep(o) for o in fg.outputs]
-    fg.refresh()
+    if fired:       # nothing merged: nothing changed
+        fg.outputs = [rep(o) for o in fg.outputs]
+        fg.refresh()
     return fired
 
 

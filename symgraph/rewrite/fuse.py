@@ -333,7 +333,7 @@ def _epilogue(e: Builder, result: int) -> tuple[Instr, ...]:
 
 def fuse(fg: FunctionGraph, log: RewriteLog) -> int:
     """The fusion pass."""
-    fg.refresh()
+    fg.ensure_fresh()
     fuser = _Fuser(fg)
     groups = fuser.groups()
     built = [_build(fuser, g) for g in groups]

@@ -230,7 +230,7 @@ def _without(a: Apply, unused: set[int]) -> Apply:
 
 def recompute(fg: FunctionGraph, log: RewriteLog) -> int:
     """The pass; the number of values it inlined."""
-    fg.refresh()
+    fg.ensure_fresh()
     done, rounds = 0, True
     while rounds:         # rounds of independent inlinings, one graph refresh each
         rounds = False
@@ -261,5 +261,5 @@ def recompute(fg: FunctionGraph, log: RewriteLog) -> int:
             kept = [v for j, v in enumerate(a.outputs) if j not in unused]
             for old, out in zip(kept, new.outputs):
                 fg.replace(old, out)
-    fg.refresh()
+    fg.ensure_fresh()
     return done

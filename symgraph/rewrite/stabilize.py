@@ -8,7 +8,7 @@ from ..graph import ancestors, clone_replace
 from ..ops.elemwise import F, Elemwise
 from ..ops.nnet import LogSoftmax, Pick, Softmax
 from ..ops.reduce import Reduce, logsumexp
-from .engine import FunctionGraph, register, rewriters
+from .engine import _for_node, FunctionGraph, register, rewriters
 from .match import ew, is_const, same_shape
 
 
@@ -22,7 +22,7 @@ def _other(node, const):
     return None
 
 
-@register("stabilize", tracks=[Elemwise])
+@register("stabilize", tracks=[Elemwise], names=("log",))
 def log1p_form(fg, node):
     """log(1 + x) -> log1p(x)."""
     inner = ew(node.outputs[0], "log") and ew(node.inputs[0], "add")
@@ -35,7 +35,7 @@ def log1p_form(fg, node):
     return [F.log1p(x)]
 
 
-@register("stabilize", tracks=[Elemwise])
+@register("stabilize", tracks=[Elemwise], names=("sub",))
 def expm1_form(fg, node):
     """exp(x) - 1 -> expm1(x)."""
     if not ew(node.outputs[0], "sub") or not is_const(node.inputs[1], 1):
@@ -47,7 +47,7 @@ def expm1_form(fg, node):
     return [F.expm1(e.inputs[0])]
 
 
-@register("stabilize", tracks=[Elemwise])
+@register("stabilize", tracks=[Elemwise], names=("log",))
 def log_sigmoid(fg, node):
     """log(sigmoid(x)) -> -softplus(-x); log(1 - sigmoid(x)) -> -softplus(x)."""
     if not ew(node.outputs[0], "log"):
@@ -64,7 +64,7 @@ def log_sigmoid(fg, node):
     return None
 
 
-@register("stabilize", tracks=[Elemwise])
+@register("stabilize", tracks=[Elemwise], names=("log",))
 def log_sum_exp(fg, node):
     """log(sum(exp(x))) -> logsumexp(x) (with the max shift: no overflow)."""
     if not ew(node.outputs[0], "log"):
@@ -98,7 +98,7 @@ def _max_shifted(v) -> bool:
     return False
 
 
-@register("stabilize", tracks=[Elemwise])
+@register("stabilize", tracks=[Elemwise], names=("log",))
 def log_softmax_form(fg, node):
     """log(softmax(z)) -> log_softmax(z); log(pick(softmax(z), y)) -> pick(log_softmax(z), y)
     (the cross-entropy of a softmax, computed on the logits)."""
@@ -122,13 +122,14 @@ def stabilize_graph(outputs, keep=()) -> list:
     Returns ``outputs`` unchanged if a rewrite would rebuild one of the ``keep``
     variables (a non-input ``wrt`` of ``grad``), which must stay the user's."""
     outputs = list(outputs)
+    rules, table = rewriters("stabilize"), {}
     for _ in range(4):
         fg = FunctionGraph(outputs, clone=False)
         repl = {}
         for node in fg.nodes:
             if any(id(i) in repl for i in node.inputs):
                 continue
-            for fn, tracks in rewriters("stabilize"):
+            for fn, tracks in _for_node(rules, table, node):
                 if tracks and not isinstance(node.op, tracks):
                     continue
                 new = fn(fg, node)

@@ -37,7 +37,7 @@ def fuse_stages(fg: FunctionGraph, log: RewriteLog) -> int:
     again = True
     while again:
         again = False
-        fg.refresh()
+        fg.ensure_fresh()
         for c in fg.nodes:
             if as_fused(c) is None:
                 continue
