@@ -279,8 +279,9 @@ def constant(value, dtype=None, name: str | None = None) -> TensorConstant:
     if arr.dtype.kind == "O":
         raise TypeError(f"cannot make a constant of {type(value).__name__}")
     data = arr.astype(dtype)
-    if arr.dtype.kind in "biuf" and arr.size and not np.array_equal(
-            data, arr, equal_nan=True) and not (arr.dtype.kind == "f" and dtype in FLOATS):
+    if arr.dtype.kind in "biuf" and arr.size and not (
+            arr.dtype.kind == "f" and dtype in FLOATS) and not np.array_equal(
+            data, arr, equal_nan=True):
         raise TypeError(f"value {value!r} does not fit dtype {dtype}")
     return TensorConstant(TensorType(dtype, data.shape), data, name)
 
