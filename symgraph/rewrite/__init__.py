@@ -2,7 +2,7 @@
 
 >>> [name for name, _ in PASSES]  # doctest: +NORMALIZE_WHITESPACE
 ['merge', 'constant_fold', 'canonicalize', 'stabilize', 'specialize', 'merge_rewritten',
- 'fuse', 'fuse_stages', 'recompute', 'merge_final']
+ 'fuse', 'fuse_stages', 'recompute', 'fuse_siblings', 'merge_final']
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from . import algebra, fold, inline, stabilize  # noqa: F401  (they register the
 from .engine import FunctionGraph, RewriteLog, merge, node_pass, register, run_passes
 from .fuse import fuse
 from .recompute import recompute
+from .siblings import fuse_siblings
 from .stages import fuse_stages
 
 PASSES = [
@@ -31,6 +32,8 @@ PASSES = [
     ("fuse_stages", fuse_stages),
     # a cheap value two kernels need is computed in both, not written by one for the other
     ("recompute", recompute),
+    # two kernels reducing the same axes of one array read it once, as one kernel
+    ("fuse_siblings", fuse_siblings),
     ("merge_final", merge),
 ]
 
@@ -41,7 +44,7 @@ def optimize(outputs: Sequence[Variable], fusion: bool = True
     (one node per elementwise op: the baseline for debugging and benchmarks)."""
     fg = FunctionGraph(outputs)
     log = RewriteLog()
-    run_passes(fg, [p for p in PASSES if fusion or p[0] not in ("fuse", "fuse_stages", "recompute")], log)
+    run_passes(fg, [p for p in PASSES if fusion or p[0] not in ("fuse", "fuse_stages", "recompute", "fuse_siblings")], log)
     return fg, log
 
 

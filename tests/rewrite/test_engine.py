@@ -14,7 +14,7 @@ from symgraph.rewrite import PASSES, optimize
 from tests.rewrite.helpers import op_names
 
 ORDER = ["merge", "constant_fold", "canonicalize", "stabilize", "specialize", "merge_rewritten",
-         "fuse", "fuse_stages", "recompute", "merge_final"]
+         "fuse", "fuse_stages", "recompute", "fuse_siblings", "merge_final"]
 
 
 def here() -> int:
@@ -27,7 +27,7 @@ def test_passes_are_listed_once_in_order():
     x = sg.dvector("x")
     assert [p for p, _, _ in sg.function([x], x + 1).rewrite_log.passes] == ORDER
     unfused = sg.function([x], x + 1, fusion=False).rewrite_log.passes
-    assert [p for p, _, _ in unfused] == [p for p in ORDER if p not in ("fuse", "fuse_stages", "recompute")]
+    assert [p for p, _, _ in unfused] == [p for p in ORDER if p not in ("fuse", "fuse_stages", "recompute", "fuse_siblings")]
 
 
 def test_rewrite_log_counts_times_and_prints():

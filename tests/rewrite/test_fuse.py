@@ -350,3 +350,28 @@ def test_a_value_only_some_readers_can_recompute_stays_written():
     f = sg.function([x, m], outs)
     assert f.rewrite_log.counts["recompute"] == 0
     assert_same_numbers([x, m], outs, [np.arange(6.0).reshape(2, 3), np.ones((2, 3))])
+
+
+def test_sibling_reductions_of_one_array_become_one_kernel():
+    """sum(x * dy, axis=0) and sum(dy, axis=0) (a layer norm's dgamma and dbeta) read dy
+    once, in one kernel; reductions over other axes stay apart."""
+    x, dy = sg.dmatrix("x"), sg.dmatrix("dy")
+    outs = [(x * dy).sum(axis=0), dy.sum(axis=0), dy.max(axis=0)]
+    f = sg.function([x, dy], outs)
+    assert f.rewrite_log.counts["fuse_siblings"] == 2 and len(kernels(f)) == 1, op_names(f)
+    vals = [np.arange(12.0).reshape(4, 3) - 5, np.cos(np.arange(12.0)).reshape(4, 3)]
+    assert_same_numbers([x, dy], outs, vals)
+    apart = [dy.sum(axis=0), dy.sum(axis=1)]
+    g = sg.function([x, dy], apart)
+    assert g.rewrite_log.counts["fuse_siblings"] == 0 and len(kernels(g)) == 2
+    assert_same_numbers([x, dy], apart, vals)
+
+
+def test_a_reduction_that_reads_another_is_not_its_sibling():
+    """s2 reads s1 (through a full reduction of it): merging them would make a cycle."""
+    x = sg.dmatrix("x")
+    s1 = x.sum(axis=0)
+    s2 = (x * sg.exp(s1).sum()).sum(axis=0)
+    f = sg.function([x], [s1, s2])
+    assert f.rewrite_log.counts["fuse_siblings"] == 0
+    assert_same_numbers([x], [s1, s2], [np.arange(6.0).reshape(2, 3) / 7])
