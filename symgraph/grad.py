@@ -18,7 +18,6 @@ from .compile.gc_pause import paused
 from .graph import Variable, clone_replace
 from .ops.elemwise import cast, ones_like, zeros_like
 from .ops.shape import reshape, stack
-from .rewrite.stabilize import stabilize_graph
 from .types import FLOATS, TensorType
 from .variable import as_tensor, constant
 
@@ -68,6 +67,7 @@ def _grad(cost, wrt, consider_constant, disconnected_inputs, known_grads):
         if cost.dtype not in FLOATS:
             raise TypeError(f"grad: cost must be a float scalar, got {cost.type}")
         if not known_grads and not consider_constant:
+            from .rewrite.stabilize import stabilize_graph   # loaded at first use
             (cost,) = stabilize_graph([cost], keep=wrt_list)
         seeds[cost] = ones_like(cost)
     for v, g in (known_grads or {}).items():

@@ -92,3 +92,14 @@ def test_no_file_or_function_too_long(name, path):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             n = node.end_lineno - node.lineno + 1
             assert n <= 80, f"{name}.{node.name} has {n} lines"
+
+
+def test_import_symgraph_leaves_compile_only_modules_for_later():
+    """``import symgraph`` stays cheap: the rewrite passes, llvmlite and networkx load at
+    the first compile, gradient or graph export."""
+    import subprocess
+    import sys
+    code = ("import sys, symgraph; print(sorted(m for m in ('symgraph.rewrite', 'llvmlite', "
+            "'networkx', 'codegen.llvm') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -31,7 +31,6 @@ from ..config import config
 from ..graph import (Apply, Constant, Variable, clone_replace, flatten, graph_inputs, toposort,
                      unflatten)
 from ..printing import repr_svg
-from ..rewrite import RewriteLog, optimize
 from ..types import FLOATS, TensorType
 from ..variable import SharedVariable, TensorVariable, as_tensor, install
 from .gc_pause import paused
@@ -72,6 +71,8 @@ class Function:
                 raise ValueError(f"function: {v!r} ({v.type}) is needed to compute the "
                                  f"outputs but is not among the inputs {inputs}")
         self.rewrite, self.fusion = rewrite, fusion and rewrite
+        # the rewrite passes load at the first compile, not at `import symgraph`
+        from ..rewrite import RewriteLog, optimize
         with profile.phase("rewrite"):
             if rewrite:
                 fg, self.rewrite_log = optimize(exprs, fusion=fusion)

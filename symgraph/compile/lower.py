@@ -20,7 +20,6 @@ from typing import Sequence
 from codegen.program import Program, Step, SubProgram
 
 from ..graph import Apply, Constant, InnerGraph, RunInner, Variable, toposort
-from ..rewrite import optimize
 
 
 def lower(nodes: Sequence[Apply], inputs: Sequence[Variable], outputs: Sequence[Variable],
@@ -51,5 +50,6 @@ def lower(nodes: Sequence[Apply], inputs: Sequence[Variable], outputs: Sequence[
 
 def lower_graph(graph: InnerGraph, fusion: bool = True) -> Program:
     """An inner graph as a program of its own, optimized as a function's graph is."""
+    from ..rewrite import optimize      # loaded at the first compile (see function.py)
     fg, _ = optimize(list(graph.outputs), fusion=fusion)
     return lower(toposort(fg.outputs), graph.inputs, fg.outputs, fusion=fusion)

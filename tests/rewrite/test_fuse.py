@@ -5,6 +5,7 @@ Counting rule: "kernels" are the nodes of ``f.nodes`` other than the pure views
 ``DimShuffle`` and ``Reshape``, which lowering turns into strides, not work."""
 from __future__ import annotations
 
+import importlib
 import sys
 
 import numpy as np
@@ -263,8 +264,8 @@ def test_windows_and_group_caps_keep_the_mlp_step_right(monkeypatch, segment, ma
     cut the MLP step's gradient graph in many places: the fused graph stays acyclic (the
     pass checks it), no kernel holds more ops than the cap, and the training steps give
     the unfused graph's numbers."""
-    fuse_module, stages_module = sys.modules["symgraph.rewrite.fuse"], \
-        sys.modules["symgraph.rewrite.stages"]
+    fuse_module, stages_module = importlib.import_module("symgraph.rewrite.fuse"), \
+        importlib.import_module("symgraph.rewrite.stages")
     X, t = np.random.default_rng(2).normal(size=(6, 4)), np.array([0, 1, 2, 0, 1, 2])
     step, params = _mlp_step(fusion=False)
     want = [float(step(X, t)) for _ in range(3)], [p.get_value() for p in params]
@@ -284,7 +285,7 @@ def test_a_long_chain_and_its_gradient_become_capped_kernels():
     """1,200 steps of tanh(y) * a + b and the gradient: about 8,400 nodes, many fusion
     windows; kernels of at most MAX_GROUP ops (and SLACK more), the numbers of the unfused
     graph."""
-    fuse_module = sys.modules["symgraph.rewrite.fuse"]
+    fuse_module = importlib.import_module("symgraph.rewrite.fuse")
     v = sg.dvector("v")
     y = v
     for _ in range(1200):
