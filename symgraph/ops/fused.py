@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from codegen.kernel import Kernel
+from codegen.kernel import Buffer, Kernel
 from codegen.program import KernelCall
 
 from ..graph import Apply, Op
@@ -109,3 +109,36 @@ class Fused(Op):
 def bcast_axes(v) -> tuple[int, ...]:
     """The axes of static size 1 of variable ``v``."""
     return tuple(a for a, b in enumerate(v.type.broadcastable) if b)
+
+
+def placed_bcast(v, axes: tuple[int, ...], ndim: int) -> tuple[int, ...]:
+    """The domain axes along which ``v``, placed at domain ``axes``, broadcasts: its
+    static-1 axes and the axes it does not have."""
+    placed = dict(zip(axes, v.type.broadcastable))
+    return tuple(a for a in range(ndim) if placed.get(a, True))
+
+
+class KernelInputs:
+    """The inputs of a kernel made from other kernels' (by the rewrite passes): each
+    variable once per placement in the domain, with ``axes`` and ``bcast`` as
+    :class:`Fused` wants them."""
+
+    def __init__(self) -> None:
+        self.variables: list = []
+        self.axes: list[tuple[int, ...]] = []
+        self.bcast: list[tuple[int, ...]] = []
+        self._at: dict[tuple, int] = {}
+
+    def index(self, v, axes: tuple[int, ...], bcast: tuple[int, ...]) -> int:
+        """The kernel input reading ``v`` at ``axes`` (added if new)."""
+        key = (id(v), axes)
+        at = self._at.get(key)
+        if at is None:
+            at = self._at[key] = len(self.variables)
+            self.variables.append(v)
+            self.axes.append(axes)
+            self.bcast.append(bcast)
+        return at
+
+    def buffers(self, ndim: int) -> tuple[Buffer, ...]:
+        return tuple(Buffer(f"in{i}", v.dtype, ndim) for i, v in enumerate(self.variables))

@@ -29,7 +29,7 @@ from codegen.kernel import Buffer, Builder, Instr, Kernel, Store, prune
 
 from ..graph import Apply, Constant, Variable
 from ..ops.elemwise import Elemwise
-from ..ops.fused import Fused
+from ..ops.fused import Fused, placed_bcast
 from ..ops.reduce import Reduce
 from ..types import TensorType
 from .engine import FunctionGraph, RewriteLog
@@ -303,8 +303,7 @@ def _assemble(g: _Group, pos: dict[int, int], inputs: list[Variable],
     for v in inputs:
         axes = epi_axes.get(id(v), tuple(range(g.ndim)))
         in_axes.append(axes)
-        placed = dict(zip(axes, v.type.broadcastable))
-        in_bcast.append(tuple(a for a in range(g.ndim) if placed.get(a, True)))
+        in_bcast.append(placed_bcast(v, axes, g.ndim))
     ordered = [*sorted(g.nodes, key=lambda n: pos[id(n)]), *g.epilogue]
     labels = [str(n.op) for n in ordered]
     name = "fused_" + "_".join(dict.fromkeys(

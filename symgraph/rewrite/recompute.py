@@ -23,14 +23,14 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from codegen.kernel import Buffer, Builder, Instr, Kernel, Store, live_values
+from codegen.kernel import Buffer, Instr, Kernel, Store, live_values
 
 from ..graph import Apply, Variable
-from ..ops.elemwise import Elemwise
-from ..ops.fused import Fused
+from ..ops.fused import Fused, KernelInputs, placed_bcast
 from ..types import TensorType
 from .engine import FunctionGraph, RewriteLog
 from .fuse import MAX_GROUP
+from .stages import as_fused
 
 MAX_OPS = 8
 """The most operations a value may take to be recomputed where it is read."""
@@ -96,28 +96,19 @@ def _reads(b: Apply, v: Variable) -> bool:
 
 
 class _Kernelled(NamedTuple):
-    """An elementwise node seen as the one-op kernel it lowers to."""
+    """A lone kernel op (one that fusion left alone, say where a group met
+    ``MAX_GROUP``) seen as the one-op kernel node it lowers as."""
     op: Fused
     inputs: list
     outputs: list
 
 
 def _as_kernel(a: Apply):
-    """``a`` if it is a kernel node; an elementwise node (one fusion left alone, say
-    where a group met ``MAX_GROUP``) as its one-op kernel; else None."""
-    if isinstance(a.op, Fused):
-        return a
-    if not isinstance(a.op, Elemwise) or len(a.outputs) != 1:
+    """``a`` as a kernel node (itself, or a lone op as its one-op kernel); else None."""
+    op = as_fused(a)
+    if op is None:
         return None
-    nd, b = a.outputs[0].ndim, Builder()
-    out = a.op.scalar.lower(b, [b.load(i, v.dtype) for i, v in enumerate(a.inputs)])
-    kernel = Kernel(str(a.op), tuple(Buffer(f"in{i}", v.dtype, nd)
-                                     for i, v in enumerate(a.inputs)),
-                    (Buffer("out0", a.outputs[0].dtype, nd),), nd, tuple(b.body),
-                    (Store(out),))
-    bcast = [tuple(ax for ax in range(nd) if v.type.broadcastable[ax]) for v in a.inputs]
-    return _Kernelled(Fused(kernel, [_full(nd)] * len(a.inputs), [()], bcast),
-                      list(a.inputs), list(a.outputs))
+    return a if op is a.op else _Kernelled(op, list(a.inputs), list(a.outputs))
 
 
 def _candidates(fg: FunctionGraph):
@@ -155,29 +146,15 @@ def _source(a: Apply, ins: Instr) -> tuple[Variable, tuple[int, ...], tuple[int,
         return a.inputs[ins.attr], a.op.in_axes[ins.attr], a.op.in_bcast[ins.attr]
     v = a.outputs[ins.attr]
     axes = tuple(ax for ax in range(nd) if ax not in a.op.out_drop[ins.attr])
-    placed = dict(zip(axes, v.type.broadcastable))
-    return v, axes, tuple(ax for ax in range(nd) if placed.get(ax, True))
+    return v, axes, placed_bcast(v, axes, nd)
 
 
 def _inline(b: Apply, v: Variable, a: Apply, live: list[int]) -> Apply:
     """Kernel node ``b`` computing ``v`` (output of ``a``, by recipe ``live``) itself."""
     op, k = b.op, b.op.kernel
-    inputs, in_axes, in_bcast = [], [], []
-    index: dict[tuple, int] = {}
-    renumber = {}
-
-    def slot(u: Variable, axes, bcast) -> int:
-        key = (id(u), axes)
-        if key not in index:
-            index[key] = len(inputs)
-            inputs.append(u)
-            in_axes.append(axes)
-            in_bcast.append(bcast)
-        return index[key]
-
-    for old, (u, axes, bcast) in enumerate(zip(b.inputs, op.in_axes, op.in_bcast)):
-        if u is not v:
-            renumber[old] = slot(u, axes, bcast)
+    reads = KernelInputs()
+    renumber = {old: reads.index(u, axes, bcast) for old, (u, axes, bcast)
+                in enumerate(zip(b.inputs, op.in_axes, op.in_bcast)) if u is not v}
 
     ak = a.op.kernel
     body: list[Instr] = []
@@ -185,8 +162,7 @@ def _inline(b: Apply, v: Variable, a: Apply, live: list[int]) -> Apply:
     for i in live:
         ins = ak.body[i]
         if ins.op in ("load", "reduced"):
-            u, axes, bcast = _source(a, ins)
-            body.append(Instr("load", ins.dtype, (), slot(u, axes, bcast)))
+            body.append(Instr("load", ins.dtype, (), reads.index(*_source(a, ins))))
         else:
             body.append(Instr(ins.op, ins.dtype, tuple(recipe_at[x] for x in ins.args),
                               ins.attr))
@@ -203,12 +179,10 @@ def _inline(b: Apply, v: Variable, a: Apply, live: list[int]) -> Apply:
     stores = tuple(Store(remap[s.value], s.reduce, s.axes, tuple(
         Instr(e.op, e.dtype, e.args, renumber[e.attr] if e.op == "load" else e.attr)
         for e in s.epilogue)) for s in k.stores)
-    kernel = Kernel(k.name, tuple(Buffer(f"in{i}", u.dtype, k.ndim)
-                                  for i, u in enumerate(inputs)),
-                    k.outputs, k.ndim, tuple(body), stores)
-    new = Fused(kernel, in_axes, op.out_drop, in_bcast, op.labels, op.empty_ok)
-    return Apply(new, inputs, [TensorType(o.dtype, o.type.shape)() for o in b.outputs],
-                 built_at=b.built_at)
+    kernel = Kernel(k.name, reads.buffers(k.ndim), k.outputs, k.ndim, tuple(body), stores)
+    new = Fused(kernel, reads.axes, op.out_drop, reads.bcast, op.labels, op.empty_ok)
+    return Apply(new, reads.variables, [TensorType(o.dtype, o.type.shape)()
+                                       for o in b.outputs], built_at=b.built_at)
 
 
 def _without(a: Apply, unused: set[int]) -> Apply:

@@ -15,11 +15,11 @@ from __future__ import annotations
 from codegen.kernel import Buffer, Instr, Kernel, Store
 
 from ..graph import Apply
-from ..ops.fused import Fused
+from ..ops.fused import Fused, KernelInputs
 from ..types import TensorType
 from .engine import FunctionGraph, RewriteLog
-from .fuse import MAX_GROUP, check_acyclic
-from .stages import _depends_on, _max_minmax, as_fused
+from .fuse import MAX_GROUP
+from .stages import _depends_on, _max_minmax, as_fused, merge_until_none
 
 
 def _shared(p: Apply, pop: Fused, q: Apply, qop: Fused) -> bool:
@@ -50,19 +50,9 @@ def _mergeable(p: Apply, q: Apply) -> tuple[Fused, Fused] | None:
 
 def _concat(p: Apply, pop: Fused, q: Apply, qop: Fused) -> tuple[Fused, list]:
     """The kernel computing both: p's body and stores, then q's, on shared inputs."""
-    inputs, in_axes, in_bcast, slot = [], [], [], {}
-
-    def take(v, axes, bcast) -> int:
-        key = (id(v), axes)
-        if key not in slot:
-            slot[key] = len(inputs)
-            inputs.append(v)
-            in_axes.append(axes)
-            in_bcast.append(bcast)
-        return slot[key]
-
+    ins = KernelInputs()
     kp, kq = pop.kernel, qop.kernel
-    maps = [[take(v, a, b) for v, a, b in zip(node.inputs, op.in_axes, op.in_bcast)]
+    maps = [[ins.index(v, a, b) for v, a, b in zip(node.inputs, op.in_axes, op.in_bcast)]
             for node, op in ((p, pop), (q, qop))]
 
     def moved(body, loads, value_off, store_off):
@@ -79,46 +69,39 @@ def _concat(p: Apply, pop: Fused, q: Apply, qop: Fused) -> tuple[Fused, list]:
                for s in kq.stores]
     nd = kp.ndim
     outs = [*kp.outputs, *kq.outputs]
-    kernel = Kernel(f"{kp.name}_{kq.name}"[:60],
-                    tuple(Buffer(f"in{i}", v.dtype, nd) for i, v in enumerate(inputs)),
+    kernel = Kernel(f"{kp.name}_{kq.name}"[:60], ins.buffers(nd),
                     tuple(Buffer(f"out{j}", b.dtype, nd) for j, b in enumerate(outs)),
                     nd, tuple(body), tuple(stores))
     empty_ok = pop.empty_ok if _max_minmax(kp) else qop.empty_ok
-    return Fused(kernel, in_axes, [*pop.out_drop, *qop.out_drop], in_bcast,
-                 [*pop.labels, *qop.labels], empty_ok), inputs
+    return Fused(kernel, ins.axes, [*pop.out_drop, *qop.out_drop], ins.bcast,
+                 [*pop.labels, *qop.labels], empty_ok), ins.variables
+
+
+def _merge_one(fg: FunctionGraph) -> bool:
+    """Merge the first pair of siblings found (in node order, by shared input)."""
+    readers: dict[int, list[Apply]] = {}
+    for node in fg.nodes:
+        op = as_fused(node)
+        if op is None or not op.kernel.reduce_axes:
+            continue
+        for v in {id(v): v for v in node.inputs}.values():
+            for other in readers.get(id(v), ()):
+                found = _mergeable(other, node)
+                if found is not None:
+                    _replace(fg, other, node, *_concat(other, found[0], node, found[1]))
+                    return True
+            readers.setdefault(id(v), []).append(node)
+    return False
+
+
+def _replace(fg: FunctionGraph, p: Apply, q: Apply, op: Fused, inputs: list) -> None:
+    olds = (*p.outputs, *q.outputs)
+    new = Apply(op, inputs, [TensorType(o.dtype, o.type.shape)() for o in olds],
+                built_at=p.built_at or q.built_at)
+    for old, out in zip(olds, new.outputs):
+        fg.replace(old, out)
 
 
 def fuse_siblings(fg: FunctionGraph, log: RewriteLog) -> int:
     """The pass: merge sibling reductions, a pair at a time, until none merge."""
-    merged = 0
-    again = True
-    while again:
-        again = False
-        fg.ensure_fresh()
-        readers: dict[int, list[Apply]] = {}
-        for node in fg.nodes:
-            op = as_fused(node)
-            if op is None or not op.kernel.reduce_axes:
-                continue
-            for v in {id(v): v for v in node.inputs}.values():
-                for other in readers.get(id(v), ()):
-                    found = _mergeable(other, node)
-                    if found is None:
-                        continue
-                    op, inputs = _concat(other, found[0], node, found[1])
-                    new = Apply(op, inputs, [TensorType(o.dtype, o.type.shape)()
-                                             for o in (*other.outputs, *node.outputs)],
-                                built_at=other.built_at or node.built_at)
-                    for old, out in zip((*other.outputs, *node.outputs), new.outputs):
-                        fg.replace(old, out)
-                    merged += 1
-                    log.counts["fuse_siblings"] += 1
-                    again = True
-                    break
-                if again:
-                    break
-                readers.setdefault(id(v), []).append(node)
-            if again:
-                break
-    check_acyclic(fg)
-    return merged
+    return merge_until_none(fg, log, "fuse_siblings", _merge_one)

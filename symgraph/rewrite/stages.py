@@ -18,10 +18,12 @@ The values P passed to C through memory are recomputed in C's pass instead of st
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from codegen.kernel import Buffer, Builder, Instr, Kernel, Store
 
 from ..graph import Apply, Variable
-from ..ops.fused import Fused
+from ..ops.fused import Fused, KernelInputs
 from ..ops.shape import DimShuffle
 from ..types import TensorType
 from .engine import FunctionGraph, RewriteLog
@@ -33,24 +35,28 @@ MAX_STAGES = 4
 
 def fuse_stages(fg: FunctionGraph, log: RewriteLog) -> int:
     """The staged-fusion pass: merge producer/consumer kernels until none merge."""
+    return merge_until_none(fg, log, "fuse_stages", _merge_one)
+
+
+def merge_until_none(fg: FunctionGraph, log: RewriteLog, name: str,
+                     merge_one: Callable[[FunctionGraph], bool]) -> int:
+    """A merging pass: ``merge_one(fg)`` merges one pair of kernels (True) or finds none
+    (False) on the graph as it is; repeated until it finds none. Returns the merges."""
     merged = 0
-    again = True
-    while again:
-        again = False
+    fg.ensure_fresh()
+    while merge_one(fg):
+        merged += 1
+        log.counts[name] += 1
         fg.ensure_fresh()
-        for c in fg.nodes:
-            if as_fused(c) is None:
-                continue
-            for p in _producers(c):
-                if _merge(fg, p, c):
-                    merged += 1
-                    log.counts["fuse_stages"] += 1
-                    again = True
-                    break
-            if again:
-                break
     check_acyclic(fg)
     return merged
+
+
+def _merge_one(fg: FunctionGraph) -> bool:
+    for c in fg.nodes:
+        if as_fused(c) is not None and any(_merge(fg, p, c) for p in _producers(c)):
+            return True
+    return False
 
 
 def as_fused(node: Apply) -> Fused | None:
@@ -193,20 +199,11 @@ def _build(fg: FunctionGraph, p: Apply, pop: Fused, c: Apply, cop: Fused, uses: 
     kp, kc = pop.kernel, cop.kernel
     ops = {id(p): pop, id(c): cop}
     b = Builder()
-    inputs: list[Variable] = []
-    in_axes: list[tuple] = []
-    in_bcast: list[tuple] = []
-    slot: dict[tuple, int] = {}
+    ins = KernelInputs()
 
     def input_index(node: Apply, i: int) -> int:
         op = ops[id(node)]
-        key = (id(node.inputs[i]), op.in_axes[i])
-        if key not in slot:
-            slot[key] = len(inputs)
-            inputs.append(node.inputs[i])
-            in_axes.append(op.in_axes[i])
-            in_bcast.append(op.in_bcast[i])
-        return slot[key]
+        return ins.index(node.inputs[i], op.in_axes[i], op.in_bcast[i])
 
     # P's stores that stay: every reduction (C reads them as `reduced`), and the
     # elementwise ones something besides C uses
@@ -252,12 +249,12 @@ def _build(fg: FunctionGraph, p: Apply, pop: Fused, c: Apply, cop: Fused, uses: 
              [store(c, s, cv, c_store) for s in kc.stores]
     outs = [*(kp.outputs[j] for j in keep_p), *kc.outputs]
     kernel = Kernel(f"{kp.name}_{kc.name.removeprefix('fused_')}"[:64],
-                    tuple(Buffer(f"in{i}", v.dtype, kp.ndim) for i, v in enumerate(inputs)),
+                    ins.buffers(kp.ndim),
                     tuple(Buffer(f"out{n}", o.dtype, o.rank) for n, o in enumerate(outs)),
                     kp.ndim, tuple(b.body), tuple(stores))
     if max(kernel.stages) >= MAX_STAGES:
         return None
     drops = [pop.out_drop[j] for j in keep_p] + list(cop.out_drop)
-    op = Fused(kernel, in_axes, drops, in_bcast, (*pop.labels, *cop.labels),
+    op = Fused(kernel, ins.axes, drops, ins.bcast, (*pop.labels, *cop.labels),
                pop.empty_ok if _max_minmax(kp) else cop.empty_ok)
-    return op, inputs, [*(p.outputs[j] for j in keep_p), *c.outputs]
+    return op, ins.variables, [*(p.outputs[j] for j in keep_p), *c.outputs]
