@@ -13,7 +13,6 @@ of ``bench kernels``. The LSTM and LeNet steps join once scan and conv2d exist.
 """
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -83,7 +82,7 @@ def child(builder: str, args: tuple) -> dict:
     import symgraph as sg
     from codegen.backend import get_backend
     from symgraph.graph import toposort
-    get_backend(sg.config.backend)      # an import, not compile time (as jax's is not)
+    _first_use_imports()                # imports, not compile time (as jax's is not)
     t0 = time.perf_counter()
     inputs, outputs, params, values = globals()[builder](*args)
     t1 = time.perf_counter()
@@ -164,15 +163,18 @@ print(json.dumps(c.{fn}({builder!r}, {args!r})))
 def _spawn(fn: str, builder: str, args: tuple, env: dict, timeout: float | None = None
            ) -> dict | None:
     """Run :func:`child` or :func:`jax_child` in a fresh process (None on timeout)."""
-    src = _SCRIPT.format(fn=fn, builder=builder, args=args)
-    try:
-        out = subprocess.run([sys.executable, "-c", src], capture_output=True, text=True,
-                             env={**os.environ, **env}, check=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return None
-    except subprocess.CalledProcessError as e:
-        raise RuntimeError(f"bench compile: {fn}({builder}, {args}) failed:\n{e.stderr}") from None
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    from .kernels import run_json
+    return run_json(_SCRIPT.format(fn=fn, builder=builder, args=args), env=env,
+                    timeout=timeout, what=f"{fn}({builder}, {args})")
+
+
+def _first_use_imports() -> None:
+    """What the first ``sg.grad`` and ``sg.function`` import: the compiling backend
+    (llvmlite and the code generator) and the rewrite passes."""
+    import symgraph as sg
+    from codegen.backend import get_backend
+    get_backend(sg.config.backend)
+    import symgraph.rewrite.stabilize  # noqa: F401
 
 
 _IMPORT = """
@@ -180,25 +182,19 @@ import time
 t0 = time.perf_counter()
 import symgraph
 t1 = time.perf_counter()
-from codegen.backend import get_backend
-get_backend(symgraph.config.backend)
+from symgraph.bench.compile import _first_use_imports
+_first_use_imports()
 print(t1 - t0, time.perf_counter() - t1)
 """
 
 
 def import_time() -> tuple[float, float]:
-    """Seconds ``import symgraph`` takes in a fresh process, and then the import of the
-    compiling backend (llvmlite and the code generator, at the first ``sg.function``):
-    the fastest of three processes."""
+    """Seconds ``import symgraph`` takes in a fresh process, and then the imports of the
+    first gradient and compile (:func:`_first_use_imports`): the fastest of three."""
     runs = [tuple(map(float, subprocess.run([sys.executable, "-c", _IMPORT],
                                             capture_output=True, text=True,
                                             check=True).stdout.split())) for _ in range(3)]
     return min(r[0] for r in runs), min(r[1] for r in runs)
-
-
-def _has_jax() -> bool:
-    from .kernels import _has
-    return _has("jax")
 
 
 def measure(builder: str, args: tuple, jax: bool, jax_timeout: float) -> dict:
@@ -224,15 +220,16 @@ PHASES = ("rewrite", "lower", "llvm start", "llvm IR", "llvm compile", "link",
 def run(quick: bool = False) -> dict:
     """Print the table, the phases of each cold compile, and the ratios the targets name."""
     import symgraph as sg
-    jax = _has_jax()
+    from .kernels import _has
+    jax = _has("jax")
     print(f"compile time: each graph built, differentiated and compiled in a new process "
           f"({os.cpu_count()} cores, {sg.config.num_threads} threads, backend "
           f"{sg.config.backend}); jax {'yes' if jax else 'not installed'}; PyTensor "
-          f"{'not measured' if _has_pytensor() else 'not installed'}")
+          f"{'not measured' if _has('pytensor') else 'not installed'}")
     sym, backend = import_time()
-    print(f"import symgraph: {sym * 1e3:.0f} ms; then the {sg.config.backend} backend's "
-          f"import at the first sg.function: {backend * 1e3:.0f} ms (not counted below, "
-          "as jax's import is not)")
+    print(f"import symgraph: {sym * 1e3:.0f} ms; then the imports of the first sg.grad and "
+          f"sg.function (the {sg.config.backend} backend, the rewrite passes): "
+          f"{backend * 1e3:.0f} ms (not counted below, as jax's import is not)")
     rows = {}
     head = (f"{'graph':<16} {'nodes':>6} {'kern':>5} {'build':>7} {'grad':>7} {'compile':>8} "
             f"{'1st call':>8} {'cold':>8} {'us/node':>7} {'warm':>7} {'2nd call':>8} "
@@ -264,11 +261,6 @@ def run(quick: bool = False) -> dict:
         f"{n} {t:.3f}" for n, t in rows[big]["cold"]["passes"]))
     _ratios(rows, quick)
     return rows
-
-
-def _has_pytensor() -> bool:
-    from .kernels import _has
-    return _has("pytensor")
 
 
 def _ratios(rows: dict, quick: bool) -> None:

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -228,8 +228,9 @@ def mlp_step(batch: int, repeat: int) -> dict:
 # imports are not compile time (jax's figure below excludes `import jax` likewise)
 _COMPILE_SCRIPT = MLP_SOURCE + """
 import json, sys, time
-import codegen.llvm
+from symgraph.bench.compile import _first_use_imports
 from symgraph.bench.kernels import _mlp_data
+_first_use_imports()
 data = _mlp_data(256)
 t0 = time.perf_counter()
 f = build_step(*data[2:])
@@ -252,9 +253,19 @@ print(json.dumps({"compile": time.perf_counter() - t0}))
 """
 
 
-def _run_script(src: str, env: dict) -> dict:
-    out = subprocess.run([sys.executable, "-c", src], capture_output=True, text=True,
-                         env={**os.environ, **env}, check=True)
+def run_json(src: str, args: Sequence = (), env: dict | None = None,
+             timeout: float | None = None, what: str = "a benchmark program"):
+    """Run ``python -c src args`` in a fresh process, with ``env`` added to the
+    environment; the JSON value its last line of output holds (None if it ran past
+    ``timeout`` seconds). A failing program raises, with its error output."""
+    try:
+        out = subprocess.run([sys.executable, "-c", src, *map(str, args)],
+                             capture_output=True, text=True,
+                             env={**os.environ, **(env or {})}, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+    if out.returncode:
+        raise RuntimeError(f"bench: {what} failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -264,12 +275,12 @@ def compile_time() -> dict:
     generation included; the first call's own time reported apart)."""
     with tempfile.TemporaryDirectory() as cache:
         env = {"SYMGRAPH_CACHE_DIR": cache}
-        cold = _run_script(_COMPILE_SCRIPT, env)
-        warm = _run_script(_COMPILE_SCRIPT, env)
+        cold = run_json(_COMPILE_SCRIPT, env=env)
+        warm = run_json(_COMPILE_SCRIPT, env=env)
     rows = [("symgraph cold (empty cache)", cold["compile"] + cold["first_call"]),
             ("symgraph warm (disk cache, new process)", warm["compile"] + warm["first_call"])]
     if _has("jax"):
-        rows.append(("jax.jit (first call)", _run_script(_JAX_COMPILE_SCRIPT, {})["compile"]))
+        rows.append(("jax.jit (first call)", run_json(_JAX_COMPILE_SCRIPT)["compile"]))
     return _table("5. compile time of the MLP training function (sg.function + first call)",
                   rows, "symgraph cold (empty cache)")
 

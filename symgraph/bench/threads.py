@@ -15,10 +15,9 @@ against PyTorch eager (when installed) and jax.jit.
 """
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
+
+from .kernels import run_json
 
 _PROGRAMS = r'''
 import json, os, sys, time
@@ -134,12 +133,7 @@ PROGRAMS = {"dae": "denoising autoencoder step, 784-500 tied, batch 20",
 
 
 def _measure(name: str, repeat: int, env: dict, with_jax: bool) -> dict:
-    out = subprocess.run([sys.executable, "-c", _PROGRAMS, name, str(repeat),
-                          "1" if with_jax else "0"], capture_output=True, text=True,
-                         env={**os.environ, **env})
-    if out.returncode:
-        raise RuntimeError(f"bench threads: {name} failed:\n{out.stderr}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_json(_PROGRAMS, (name, repeat, int(with_jax)), env, what=f"threads {name}")
 
 
 def pool_wake(quick: bool) -> None:
@@ -233,11 +227,8 @@ def layer_norm(quick: bool) -> None:
                          ("jax", "jax.jit")):
         if which != "symgraph" and not _has(which):
             continue
-        out = subprocess.run([sys.executable, "-c", _LAYER_NORM, which, str(rows),
-                              str(repeat)], capture_output=True, text=True)
-        if out.returncode:
-            raise RuntimeError(f"bench threads: layer norm on {which} failed:\n{out.stderr}")
-        found.append((label, json.loads(out.stdout.strip().splitlines()[-1])))
+        found.append((label, run_json(_LAYER_NORM, (which, rows, repeat),
+                                      what=f"layer norm on {which}")))
     print(f"\nlayer norm forward + backward, {rows}x1024 float32 (median ms [25%, 75%])")
     for label, (med, lo, hi) in found:
         print(f"  {label:<34} {med * 1e3:8.3f} ms  [{lo * 1e3:.3f}, {hi * 1e3:.3f}]  "
