@@ -292,9 +292,9 @@ class CompiledKernel:
             return (Launch(entry, extent, 0, _SPLIT, lay.fresh), lay.inputs, lay.outputs,
                     lay.scratch)
         entry = self._entry(sig) if extent else None
-        least = TILE_CHUNK if sig.kind == "tile" and sig.loops[0] not in \
-            self.kernel.reduce_axes and len([a for a in sig.loops
-                                              if a not in self.kernel.reduce_axes]) == 1 else 1
+        kept = [a for a in sig.loops if a not in self.kernel.reduce_axes]
+        # a tile reduction with one kept loop splits along its contiguous axis
+        least = TILE_CHUNK if sig.kind == "tile" and len(kept) == 1 else 1
         g = grain(extent, lay.work * self._cost, sig.kind == "flat", least) if extent else 0
         return Launch(entry, extent, g, lay.meta, lay.fresh), lay.inputs, lay.outputs, \
             lay.scratch
