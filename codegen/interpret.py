@@ -57,6 +57,22 @@ def _pow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.power(np.broadcast_to(a, shape), np.broadcast_to(b, shape))
 
 
+def _mulhi(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return ((a.astype(np.uint64) * b.astype(np.uint64)) >> np.uint64(32)).astype(np.uint32)
+
+
+def _index(domain: Sequence[int], axes: tuple[int, ...]) -> np.ndarray:
+    """The ``index`` value over the domain: row-major positions among ``axes``."""
+    out = np.zeros([1] * len(domain), np.int64)
+    step = 1
+    for a in reversed(axes):
+        shape = [1] * len(domain)
+        shape[a] = domain[a]
+        out = out + np.arange(domain[a], dtype=np.int64).reshape(shape) * step
+        step *= domain[a]
+    return out
+
+
 def _not(a: np.ndarray) -> np.ndarray:
     return np.logical_not(a) if a.dtype == np.bool_ else np.invert(a)
 
@@ -88,13 +104,14 @@ RULES: dict[str, Callable] = {
     "isnan": _isnan, "isinf": _isinf, "isfinite": _isfinite, "lt": np.less,
     "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal, "eq": np.equal,
     "ne": np.not_equal, "not": _not, "and": np.bitwise_and, "or": np.bitwise_or,
-    "xor": np.bitwise_xor,
+    "xor": np.bitwise_xor, "mulhi": _mulhi,
 }
 assert set(RULES) == set(OPCODES), "every opcode needs its interpreter rule"
 
 
 def _eval(body: Sequence[Instr], load, acc=None, count=None,
-          reduced: Sequence | None = None) -> list[np.ndarray | None]:
+          reduced: Sequence | None = None, domain: Sequence[int] = ()
+          ) -> list[np.ndarray | None]:
     """The body's values; those that use a ``reduced`` result not known yet are None."""
     def emit(n: int, ins: Instr, src: str, a: list):
         if any(x is None for x in a):
@@ -110,6 +127,8 @@ def _eval(body: Sequence[Instr], load, acc=None, count=None,
             v = np.asarray(count).astype(ins.dtype)   # wraps in small ints, as native
         elif op == "reduced":
             v = reduced[ins.attr]
+        elif op == "index":
+            v = _index(domain, ins.attr)
         elif op == "cast":
             v = np.asarray(a[0]).astype(ins.dtype)
         elif op == "select":
@@ -135,7 +154,7 @@ def interpret(k: Kernel, inputs: Sequence[np.ndarray],
     count = int(np.prod([domain[a] for a in red_axes])) if red_axes else 1
     results: list = [None] * len(k.stores)
     for stage in sorted(set(k.stages)):
-        vals = _eval(k.body, lambda i: inputs[i], reduced=results)
+        vals = _eval(k.body, lambda i: inputs[i], reduced=results, domain=domain)
         for j, (s, out) in enumerate(zip(k.stores, k.outputs)):
             if k.stages[j] != stage:
                 continue

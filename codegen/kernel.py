@@ -45,9 +45,9 @@ from typing import Callable, Collection, NamedTuple, Sequence
 
 import numpy as np
 
-DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "float32", "float64")
+DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint32", "float32", "float64")
 FLOATS = ("float32", "float64")
-INTS = ("int8", "int16", "int32", "int64", "uint8")
+INTS = ("int8", "int16", "int32", "int64", "uint8", "uint32")
 
 
 class Opcode(NamedTuple):
@@ -55,7 +55,14 @@ class Opcode(NamedTuple):
     name: str
     arity: int
     operands: str      # 'float' | 'num' (int or float) | 'any' | 'logic' (bool or int)
+    #                    | 'uint32'
     result: str        # 'same' | 'bool'
+
+    def takes(self, dtype: str) -> bool:
+        """Whether the opcode takes operands of ``dtype``."""
+        return {"float": dtype in FLOATS, "num": dtype != "bool", "any": True,
+                "logic": dtype == "bool" or dtype in INTS,
+                "uint32": dtype == "uint32"}[self.operands]
 
 
 def _op(name, arity, operands, result):
@@ -81,13 +88,19 @@ OPCODES: dict[str, Opcode] = dict([
     # bool / integer logic (logical on bool, bitwise on ints)
     _op("not", 1, "logic", "same"),
     *[_op(n, 2, "logic", "same") for n in ("and", "or", "xor")],
+    # the high half of a uint32 product (counter-based random numbers, codegen.philox)
+    _op("mulhi", 2, "uint32", "same"),
 ])
 """Scalar opcodes besides the structural ones: ``load``, ``const``, ``cast``, ``select``
 (and in epilogues ``acc`` and ``count``). Integer ``floordiv``/``mod`` by zero give 0, and
 integer ``pow`` with a negative exponent truncates toward zero (C-like): native code must
 match and never trap."""
 
-STRUCTURAL = ("load", "const", "cast", "select", "acc", "count", "reduced")
+STRUCTURAL = ("load", "const", "cast", "select", "acc", "count", "reduced", "index")
+"""``index`` (int64, body only) is the row-major position of the current domain point among
+the domain axes ``attr`` (a sorted tuple): with every axis, the element's flat index; with
+some, the flat index in a value that broadcasts along the others. Random draws key their
+numbers on it (:mod:`codegen.philox`), so a draw is the same wherever it is computed."""
 
 COMBINERS: dict[str, tuple[Callable, Callable[[str], object]]] = {
     "add": (np.add, lambda dt: 0),
@@ -210,6 +223,13 @@ def _check_body(k: Kernel, body: Sequence[Instr], where: str, epilogue_of: str |
             if ins.op == "acc" and ins.dtype != epilogue_of:
                 raise KernelError(f"{k.name}: {where}[{i}]: acc is {epilogue_of}, "
                                   f"not {ins.dtype}")
+        elif ins.op == "index":
+            ax = ins.attr
+            if epilogue_of is not None or ins.dtype != "int64" or ins.args or \
+                    not isinstance(ax, tuple) or list(ax) != sorted(set(ax)) or \
+                    any(not isinstance(a, int) or not 0 <= a < k.ndim for a in ax):
+                raise KernelError(f"{k.name}: {where}[{i}]: index is an int64 of the body "
+                                  f"with a sorted tuple of domain axes, got {ins}")
         elif ins.op == "const":
             if ins.args:
                 raise KernelError(f"{k.name}: {where}[{i}]: const takes no args")
@@ -226,9 +246,7 @@ def _check_body(k: Kernel, body: Sequence[Instr], where: str, epilogue_of: str |
                 raise KernelError(f"{k.name}: {where}[{i}]: {ins.op} takes {oc.arity} "
                                   f"operands of one dtype, got {arg_dt}")
             dt = arg_dt[0]
-            ok = {"float": dt in FLOATS, "num": dt != "bool", "any": True,
-                  "logic": dt == "bool" or dt in INTS}[oc.operands]
-            if not ok:
+            if not oc.takes(dt):
                 raise KernelError(f"{k.name}: {where}[{i}]: {ins.op} does not take {dt} "
                                   f"operands ({oc.operands} only)")
             want = "bool" if oc.result == "bool" else dt
@@ -326,6 +344,33 @@ def domain_of(k: Kernel, inputs: Sequence[np.ndarray],
             raise KernelError(f"{k.name}: input {b.name} of shape {a.shape} does not "
                               f"broadcast to the domain {shape}")
     return shape
+
+
+def index_axes(k: Kernel) -> tuple[tuple[int, ...], ...]:
+    """The distinct axis tuples of the kernel's ``index`` values, in a fixed order: a
+    backend passes one row of index strides per tuple (:func:`index_strides`)."""
+    return tuple(sorted({ins.attr for ins in k.body if ins.op == "index"}))
+
+
+def index_strides(k: Kernel, domain: Sequence[int]) -> list[list[int]]:
+    """Per tuple of :func:`index_axes`, the element strides over ``domain`` of an imagined
+    row-major array holding the positions among those axes (0 along the other axes): the
+    ``index`` value at a point is the offset of that point, as for any buffer.
+
+    >>> F = "float32"
+    >>> k = Kernel("ix", (), (Buffer("y", "int64", 3),), 3,
+    ...            (Instr("index", "int64", (), (0, 2)),), (Store(0),))
+    >>> index_strides(k, (4, 5, 6))
+    [[6, 0, 1]]
+    """
+    rows = []
+    for axes in index_axes(k):
+        row, step = [0] * k.ndim, 1
+        for a in reversed(axes):
+            row[a] = step if domain[a] != 1 else 0
+            step *= domain[a]
+        rows.append(row)
+    return rows
 
 
 def split_stages(k: Kernel) -> list[tuple[Kernel, tuple[int, ...], tuple[int, ...]]]:

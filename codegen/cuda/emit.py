@@ -44,11 +44,11 @@ from typing import Callable, Sequence
 import numpy as np
 
 from codegen.cuda.prelude import PRELUDE
-from codegen.kernel import (FLOATS, Instr, Kernel, format_kernel, live_values, split_stages,
-                            walk)
+from codegen.kernel import (FLOATS, Instr, Kernel, format_kernel, index_axes, live_values,
+                            split_stages, walk)
 
 CTYPE = {"bool": "bool", "int8": "signed char", "int16": "short", "int32": "int",
-         "int64": "long long", "uint8": "unsigned char", "float32": "float",
+         "int64": "long long", "uint8": "unsigned char", "uint32": "unsigned", "float32": "float",
          "float64": "double"}
 ITEMSIZE = {dt: np.dtype(dt).itemsize for dt in CTYPE}
 
@@ -97,6 +97,7 @@ OPS: dict[str, dict[str, str]] = {
     "and": {_I: "({T})({0} & {1})", _B: "{0} && {1}"},
     "or": {_I: "({T})({0} | {1})", _B: "{0} || {1}"},
     "xor": {_I: "({T})({0} ^ {1})", _B: "{0} != {1}"},
+    "mulhi": {_I: "__umulhi({0}, {1})"},
 }
 
 # Reduction combiner -> the opcode that combines two partial values. numpy reduces bools in
@@ -142,7 +143,7 @@ def literal(value: object, dtype: str) -> str:
     if dtype not in FLOATS:
         if dtype == "int64":
             return "(-9223372036854775807LL - 1)" if v == -2**63 else f"{v}LL"
-        return str(v)
+        return f"{v}u" if dtype == "uint32" else str(v)
     suffix = "_F" if dtype == "float32" else ""
     if math.isnan(v):
         return "SG_NAN" + suffix
@@ -246,14 +247,28 @@ def live(body: Sequence[Instr], roots: Sequence[int]) -> set[int]:
     return live_values(body, roots, _ignores(body))
 
 
+def _position(axes: Sequence[int]) -> str:
+    """An ``index`` value: the row-major position among ``axes`` of the point ``i{a}``."""
+    return _sum([f"i{a} * {_product([f'd{b}' for b in axes if b > a])}" for a in axes])
+
+
+def strided_only(k: Kernel) -> bool:
+    """An elementwise kernel with ``index`` values has no contiguous variant: its flat loop
+    knows no positions along the axes (the launcher takes the strided one)."""
+    return not k.reduce_axes and bool(index_axes(k))
+
+
 def _body(body: Sequence[Instr], keep: set[int], prefix: str, load: Callable[[int], str],
           acc: str = "", count: str = "") -> list[str]:
-    """One ``const T {prefix}{i} = ...;`` line per SSA value in ``keep``."""
+    """One ``const T {prefix}{i} = ...;`` line per SSA value in ``keep``; ``index`` values
+    read the point's indices ``i{a}`` and the domain's extents ``d{a}``."""
     lines: list[str] = []
 
     def emit(n: int, ins: Instr, src: str, a: list[str]) -> str:
         op = ins.op
-        if op == "load":
+        if op == "index":
+            e = _position(ins.attr)
+        elif op == "load":
             e = load(ins.attr)
         elif op == "const":
             e = literal(ins.attr, ins.dtype)
@@ -512,6 +527,9 @@ def render(kernel: Kernel, contiguous: bool) -> str:
     if any(kernel.stages):
         raise ValueError(f"{kernel.name} runs in stages: render each of "
                          "codegen.kernel.split_stages(kernel)")
+    if contiguous and strided_only(kernel):
+        raise ValueError(f"{kernel.name} reads element positions: it has only the strided "
+                         "variant")
     return _Renderer(kernel, contiguous).render()
 
 
@@ -523,4 +541,5 @@ def sources(kernel: Kernel) -> dict[str, str]:
     if any(kernel.stages):
         return {f"stage{i}_{name}": text for i, (part, _, _) in enumerate(split_stages(kernel))
                 for name, text in sources(part).items()}
-    return {_variant(c): render(kernel, c) for c in (True, False)}
+    return {_variant(c): render(kernel, c)
+            for c in ((False,) if strided_only(kernel) else (True, False))}

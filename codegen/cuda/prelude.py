@@ -34,6 +34,7 @@ template <> struct sg_lim<long long> {
   static constexpr long long lo = -9223372036854775807LL - 1, hi = 9223372036854775807LL;
 };
 template <> struct sg_lim<unsigned char> { static constexpr unsigned char lo = 0, hi = 255; };
+template <> struct sg_lim<unsigned> { static constexpr unsigned lo = 0, hi = 4294967295u; };
 
 // float -> integer: NaN gives 0 and out-of-range values saturate; a C++ cast is UB there.
 template <typename To, typename From> __device__ __forceinline__ To sg_ftoi(From a) {
@@ -52,12 +53,14 @@ template <typename T> __device__ __forceinline__ T sg_sign(T a) {
   return a > 0 ? (T)1 : a < 0 ? (T)-1 : a == 0 ? (T)0 : a;
 }
 __device__ __forceinline__ unsigned char sg_sign(unsigned char a) { return a > 0; }
+__device__ __forceinline__ unsigned sg_sign(unsigned a) { return a > 0; }
 
 // abs(MIN) wraps to MIN, as numpy.
 template <typename T> __device__ __forceinline__ T sg_abs(T a) {
   return a < 0 ? (T)(0u - (typename sg_wide<T>::type)a) : a;
 }
 __device__ __forceinline__ unsigned char sg_abs(unsigned char a) { return a; }
+__device__ __forceinline__ unsigned sg_abs(unsigned a) { return a; }
 
 // Integer floor division and modulo: x // 0 == x % 0 == 0 and MIN // -1 wraps to MIN,
 // never a trap.
@@ -74,6 +77,8 @@ template <typename T> __device__ __forceinline__ T sg_mod(T a, T b) {
 }
 __device__ __forceinline__ unsigned char sg_floordiv(unsigned char a, unsigned char b) { return b ? a / b : 0; }
 __device__ __forceinline__ unsigned char sg_mod(unsigned char a, unsigned char b) { return b ? a % b : 0; }
+__device__ __forceinline__ unsigned sg_floordiv(unsigned a, unsigned b) { return b ? a / b : 0; }
+__device__ __forceinline__ unsigned sg_mod(unsigned a, unsigned b) { return b ? a % b : 0; }
 
 // Integer power by squaring, wrapping; a negative exponent truncates toward zero (C-like).
 template <typename T> __device__ __forceinline__ T sg_ipow_unsigned(T a, T b) {
@@ -89,6 +94,7 @@ template <typename T> __device__ __forceinline__ T sg_ipow(T a, T b) {
   return sg_ipow_unsigned(a, b);
 }
 __device__ __forceinline__ unsigned char sg_ipow(unsigned char a, unsigned char b) { return sg_ipow_unsigned(a, b); }
+__device__ __forceinline__ unsigned sg_ipow(unsigned a, unsigned b) { return sg_ipow_unsigned(a, b); }
 
 // Warp shuffles; __shfl_down_sync has no overloads narrower than 32 bits.
 template <typename T> __device__ __forceinline__ T sg_shfl_down(T v, int d) { return __shfl_down_sync(0xffffffffu, v, d); }

@@ -200,7 +200,7 @@ class CudaKernel:
 
     def _elementwise(self, ins: list[Any], outs: list[Any], domain: tuple[int, ...]):
         k, n = self.kernel, math.prod(domain)
-        contiguous = is_contiguous(ins, outs, domain)
+        contiguous = not emit.strided_only(k) and is_contiguous(ins, outs, domain)
         args = launch_args(k, contiguous, ins, outs, (), domain, 1)
         if not contiguous:
             return self._launch(False, "strided", self._grid(n), _THREADS, args)
@@ -236,7 +236,7 @@ class CudaKernel:
             grid = self._grid(nk * nsplit)
         dtypes = [k.body[s.value].dtype for s in k.stores if s.reduce]
         parts = [cp.empty(nk * nsplit if nsplit > 1 else 0, dt) for dt in dtypes]
-        contiguous = is_contiguous(ins, outs, domain)
+        contiguous = not emit.strided_only(k) and is_contiguous(ins, outs, domain)
         args = launch_args(k, contiguous, ins, outs, parts, domain, nsplit)
         self._launch(contiguous, role, grid, block, args)
         if nsplit > 1:

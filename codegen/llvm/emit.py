@@ -38,7 +38,7 @@ from typing import Sequence
 
 import llvmlite.ir as ir
 
-from codegen.kernel import FLOATS, Kernel
+from codegen.kernel import FLOATS, Kernel, index_axes
 from codegen.llvm import abi, vmath
 from codegen.llvm.scalar import F64, I8, I64, PTR, _REG, ScalarEmitter, _mem
 
@@ -74,6 +74,10 @@ class _Function(ScalarEmitter):
         self.sig, self.nin = sig, len(k.inputs)
         self.bufs = (*k.inputs, *k.outputs)
         nbuf = len(self.bufs)
+        # ``index`` values are offsets too: of imagined arrays whose strides follow the
+        # buffers' in ``meta`` (codegen.kernel.index_strides), moved by the same loops
+        self.islot = {ax: nbuf + m for m, ax in enumerate(index_axes(k))}
+        self.noffs = nbuf + len(self.islot)
         fn = self.fn = ir.Function(
             mod, ir.FunctionType(ir.VoidType(), [I64, I64] + [PTR] * (1 + nbuf)), name)
         for attr in fn_attrs:      # string attributes llvmlite does not know, e.g. vector width
@@ -109,7 +113,7 @@ class _Function(ScalarEmitter):
                 inner = [a for a in sig.loops if a not in k.reduce_axes][-1]
             self.strides = [[ir.Constant(I64, sig.unit[i]) if a == inner and sig.unit[i]
                              is not None else get(nd + i * nd + a) for a in range(nd)]
-                            for i in range(nbuf)]
+                            for i in range(self.noffs)]
             count = ir.Constant(I64, 1)
             for a in k.reduce_axes:
                 count = b.mul(count, self.shape[a])
@@ -145,7 +149,8 @@ class _Function(ScalarEmitter):
         ew = [j for j in self.ew if stages[j] == stage]
         red = [j for j in self.red if stages[j] == stage]
         vals = self.body(self.k.body, lambda i: self.load(i, offs[i]), reduced=reduced,
-                         needed=[stores[j].value for j in ew + red])
+                         needed=[stores[j].value for j in ew + red],
+                         index=lambda ax: offs[self.islot[ax]])
         for j in ew:
             self.store(j, vals[stores[j].value], offs[self.nin + j])
         return [vals[stores[j].value] for j in red]
@@ -203,13 +208,13 @@ class _Function(ScalarEmitter):
                                                            inner))
 
     def flat(self) -> None:
-        self.loop(self.start, self.stop, [], lambda i, _: self.step([i] * len(self.bufs)))
+        self.loop(self.start, self.stop, [], lambda i, _: self.step([i] * self.noffs))
 
     def nest(self) -> None:
         red_axes = self.k.reduce_axes
         kept = [a for a in self.sig.loops if a not in red_axes]
         rloops = [a for a in self.sig.loops if a in red_axes]
-        zero = [ir.Constant(I64, 0)] * len(self.bufs)
+        zero = [ir.Constant(I64, 0)] * self.noffs
         if not self.red:
             return self.kept_loops(kept, zero, self.step)
         stages = self.k.stages
@@ -326,7 +331,7 @@ class _Function(ScalarEmitter):
                 rows(rloops, base)
                 self.loop(zero, width, [], out)
             self.loop(lo, hi, [], one_tile, _TILE)
-        self.kept_loops(kept, [zero] * len(self.bufs), tiles)
+        self.kept_loops(kept, [zero] * self.noffs, tiles)
 
 
 def render(mod: ir.Module, k: Kernel, sig: Signature, fn_attrs: Sequence[str] = (),

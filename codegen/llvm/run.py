@@ -23,7 +23,8 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from codegen import settings
-from codegen.kernel import FLOATS, Kernel, KernelError, domain_of, element_strides, split_stages
+from codegen.kernel import (FLOATS, Kernel, KernelError, domain_of, element_strides, index_axes,
+                            index_strides, split_stages)
 from codegen.llvm import abi, emit, jit, pool, vmath
 from codegen.llvm.emit import Signature
 from codegen.plan import Launch
@@ -178,6 +179,7 @@ class CompiledKernel:
         self._out_dt = [np.dtype(b.dtype) for b in k.outputs]
         self._reduces = bool(k.reduce_axes)
         self._staged = any(k.stages)
+        self._index = bool(index_axes(k))     # positions, not one flat loop (run.layout)
         self._split: list | None = None      # per-stage kernels, for layouts they serve better
         self._cost = cost(k)
         self._entries: dict[Signature, object] = {}
@@ -347,12 +349,13 @@ class CompiledKernel:
                    else np.empty(o.shape, o.dtype) for o in outputs]
         arrays = [*inputs, *scratch]
         size = math.prod(domain)
-        if (not self._reduces and all(a.shape == domain for a in inputs)
+        if (not self._reduces and not self._index and all(a.shape == domain for a in inputs)
                 and (all(a.flags.c_contiguous for a in arrays)
                      or all(a.flags.f_contiguous for a in arrays))):
             sig, meta, extent = _FLAT, None, size
         else:
-            sig, meta = layout(k, domain, [element_strides(a) for a in arrays])
+            sig, meta = layout(k, domain, [*(element_strides(a) for a in arrays),
+                                           *index_strides(k, domain)])
             outer = sig.loops[0] if sig.loops else None
             extent = meta[outer] if outer is not None and outer not in k.reduce_axes else 1
             meta = np.array(meta, dtype=np.int64)

@@ -26,7 +26,7 @@ from codegen.llvm import vmath
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 F64 = ir.DoubleType()
 PTR = ir.PointerType()
-_REG = {"bool": I1, "int8": I8, "uint8": I8, "int16": ir.IntType(16), "int32": I32,
+_REG = {"bool": I1, "int8": I8, "uint8": I8, "uint32": I32, "int16": ir.IntType(16), "int32": I32,
         "int64": I64, "float32": ir.FloatType(), "float64": ir.DoubleType()}
 _SIGNED = ("int8", "int16", "int32", "int64")
 
@@ -195,7 +195,8 @@ class ScalarEmitter:
             # Saturating: NaN and out-of-range give defined values (numpy leaves them
             # undefined); narrow types go through int32 and wrap like C on x86.
             wide = I64 if dst == "int64" else I32
-            v = self.call(f"llvm.fptosi.sat.{wide.intrinsic_name}.{x.type.intrinsic_name}",
+            kind = "fptoui" if dst == "uint32" else "fptosi"
+            v = self.call(f"llvm.{kind}.sat.{wide.intrinsic_name}.{x.type.intrinsic_name}",
                           wide, [x], mangle=False)
             return v if wide is t else b.trunc(v, t)
         signed = src in _SIGNED
@@ -210,16 +211,20 @@ class ScalarEmitter:
     def body(self, instrs: Sequence[Instr], load: Callable[[int], ir.Value],
              acc: ir.Value | None = None, count: ir.Value | None = None,
              reduced: dict[int, ir.Value] | None = None,
-             needed: Sequence[int] | None = None) -> list[ir.Value | None]:
-        """Emit a scalar SSA body; ``load(i)`` gives input ``i`` at the current point and
-        ``reduced[j]`` the result of reduction store ``j``. Only the values ``needed``
-        ones depend on are emitted (all when None); the others are None."""
+             needed: Sequence[int] | None = None,
+             index: Callable[[tuple], ir.Value] | None = None) -> list[ir.Value | None]:
+        """Emit a scalar SSA body; ``load(i)`` gives input ``i`` at the current point,
+        ``reduced[j]`` the result of reduction store ``j`` and ``index(axes)`` the value of
+        an ``index`` instruction. Only the values ``needed`` ones depend on are emitted
+        (all when None); the others are None."""
         def emit(n: int, ins: Instr, src: str, a: list) -> ir.Value:
             op = ins.op
             if op == "load":
                 return load(ins.attr)
             if op == "reduced":
                 return reduced[ins.attr]
+            if op == "index":
+                return index(ins.attr)
             if op == "const":
                 return _const(ins.dtype, ins.attr)
             if op == "acc":
@@ -302,6 +307,12 @@ def _pow(e, dt, src, a):
     return e.ipow(src, *a)     # float pow is a transcendental
 
 
+def _mulhi(e, dt, src, a):
+    b = e.b
+    wide = b.mul(b.zext(a[0], I64), b.zext(a[1], I64))
+    return b.trunc(b.lshr(wide, ir.Constant(I64, 32)), I32)
+
+
 def _minmax(which):
     def emit(e, dt, src, a):
         b, (x, y) = e.b, a
@@ -350,4 +361,5 @@ _OPS: dict[str, Callable] = {
     "and": lambda e, dt, src, a: e.b.and_(*a),
     "or": lambda e, dt, src, a: e.b.or_(*a),
     "xor": lambda e, dt, src, a: e.b.xor(*a),
+    "mulhi": _mulhi,
 }

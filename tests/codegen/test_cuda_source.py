@@ -23,9 +23,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
+from codegen import philox
 from codegen.cuda import emit, render, sources
 from codegen.cuda.run import compile_kernel, launch_args, available
-from codegen.kernel import (COMBINERS, DTYPES, FLOATS, INTS, OPCODES, Buffer, Instr,
+from codegen.kernel import (COMBINERS, DTYPES, FLOATS, INTS, OPCODES, Buffer, Builder, Instr,
                             Kernel, Store, split_stages)
 from codegen.interpret import interpret
 
@@ -36,9 +37,7 @@ GXX = shutil.which("g++")
 
 
 def accepts(op: str, dt: str) -> bool:
-    kind = OPCODES[op].operands
-    return {"float": dt in FLOATS, "num": dt != "bool", "any": True,
-            "logic": dt == "bool" or dt in INTS}[kind]
+    return OPCODES[op].takes(dt)
 
 
 def elementwise(name: str, in_dtypes: list[str], ndim: int, body: list[Instr],
@@ -72,6 +71,7 @@ SPECIALS = {"float32": [np.inf, -np.inf, np.nan, -0.0, 0.1, 3.4028235e38, 1e-45,
             "float64": [np.inf, -np.inf, np.nan, -0.0, 0.1, 1.7976931348623157e308, 5e-324],
             "int64": [-2**63, 2**63 - 1, 0], "int32": [-2**31, 2**31 - 1],
             "int16": [-2**15, 2**15 - 1], "int8": [-128, 127], "uint8": [0, 255],
+            "uint32": [0, 2**32 - 1, 2**31],
             "bool": [True, False]}
 
 
@@ -165,6 +165,30 @@ def staged_softmax(dt: str = "float32") -> Kernel:
                   (Store(0, "max", (1,)), Store(3, "add", (1,)), Store(5)))
 
 
+def random_kernels() -> list[Kernel]:
+    """Philox draws (``index``, ``mulhi``, uint32): elementwise over part of the domain,
+    and summed over a reduced axis."""
+    ks = []
+    for dt in FLOATS:
+        for reduce in (None, (1,)):
+            b = Builder()
+            seed = [b.load(0, "int64"), b.load(1, "int64")]
+            w = philox.bits(b, (0, 1) if reduce else (1,), seed, b.load(2, "int64"), 3)
+            u, z = philox.unit_interval(b, w, dt), philox.standard_normal(b, w, dt)
+            ins = tuple(Buffer(f"s{i}", "int64", 2) for i in range(3))
+            if reduce:
+                ks.append(Kernel(f"rand_sum_{dt}", ins, (Buffer("y", dt, 2),), 2,
+                                 tuple(b.body), (Store(z, "add", reduce),)))
+            else:
+                ks.append(Kernel(f"rand_{dt}", ins, (Buffer("u", dt, 2), Buffer("z", dt, 2)),
+                                 2, tuple(b.body), (Store(u), Store(z))))
+    return ks
+
+
+def variants(k: Kernel) -> tuple[bool, ...]:
+    return (False,) if emit.strided_only(k) else (True, False)
+
+
 def corpus() -> list[Kernel]:
     """Kernels covering every opcode x dtype, casts, select, literals, every combiner x
     dtype over several axis patterns, epilogues, multiple outputs, mixed stores, rank 0..4."""
@@ -186,7 +210,7 @@ def corpus() -> list[Kernel]:
     ks.append(cast_kernel("float32", "int32", 1, prefix="edge_cast"))
     # a staged kernel runs as one launch per stage
     ks += [part for dt in FLOATS for part, _, _ in split_stages(staged_softmax(dt))]
-    return ks + epilogue_kernels() + multi_and_mixed()
+    return ks + epilogue_kernels() + multi_and_mixed() + random_kernels()
 
 
 CORPUS = corpus()
@@ -216,7 +240,7 @@ def test_corpus_compiles_to_ptx():
         assert not errors, "\n".join(errors)[:6000]
         ptx = "".join(open(p[:-3] + ".ptx").read() for p in paths)
     entries = set(re.findall(r"\.entry (\w+)\(", ptx))
-    want = {name for k in CORPUS for c in (True, False)
+    want = {name for k in CORPUS for c in variants(k)
             for name in emit.entry_names(k, c).values()}
     assert want <= entries, sorted(want - entries)[:10]
 
@@ -249,12 +273,13 @@ def test_sources_are_deterministic_and_named():
     for k in CORPUS[::7]:
         a, b = sources(k), sources(k)
         assert a == b
-        for c in (True, False):
+        for c in variants(k):
             for name in emit.entry_names(k, c).values():
                 assert f'extern "C" __global__ void {name}(' in a["contiguous" if c else "strided"]
                 assert name.startswith(k.name + "_")
                 names.add(name)
-    assert len(names) == sum(len(emit.entry_names(k, c)) for k in CORPUS[::7] for c in (0, 1))
+    assert len(names) == sum(len(emit.entry_names(k, c)) for k in CORPUS[::7]
+                             for c in variants(k))
 
 
 def test_names_depend_on_kernel_and_variant():
@@ -330,8 +355,10 @@ def sample(dtype: str, shape: tuple[int, ...], rng: np.random.Generator,
 def random_inputs(k: Kernel, shape: tuple[int, ...], rng: np.random.Generator,
                   broadcast: bool = False) -> list[np.ndarray]:
     """Inputs for ``k`` over the domain ``shape``; with ``broadcast`` input 0 has size 1 on
-    axis 0. Floats cast to uint8 are non-negative: numpy's result is undefined otherwise."""
-    nonneg = any(i.op == "cast" and i.dtype == "uint8" and k.body[i.args[0]].dtype in FLOATS
+    axis 0. Floats cast to unsigned types are non-negative: numpy's result is undefined
+    otherwise."""
+    nonneg = any(i.op == "cast" and i.dtype in ("uint8", "uint32")
+                 and k.body[i.args[0]].dtype in FLOATS
                  for i in k.body)
     ins = []
     for j, b in enumerate(k.inputs):
@@ -376,6 +403,7 @@ static inline double __longlong_as_double(long long i) {
   double f; std::memcpy(&f, &i, 8); return f;
 }
 template <typename T> T __shfl_down_sync(unsigned, T v, int) { return v; }
+inline unsigned __umulhi(unsigned a, unsigned b) { return (unsigned)(((unsigned long long)a * b) >> 32); }
 static inline void __syncthreads() {}
 """
 
@@ -420,6 +448,7 @@ def test_kernel_values_on_host(host_libs, k):
     domain = DOMAINS[k.ndim]
     reduce = bool(k.reduce_axes)
     runs = [("thread", True), ("thread", False)] if reduce else \
+        [("strided", False)] if emit.strided_only(k) else \
         [("vec", True), ("flat", True), ("strided", False)]
     for role, contiguous in runs:
         ins = random_inputs(k, domain, rng, broadcast=not contiguous)

@@ -42,8 +42,7 @@ def kernel(name, in_dtypes, ndim, body, stores) -> Kernel:
 
 
 def accepts(op: str, dt: str) -> bool:
-    return {"float": dt in FLOATS, "num": dt != "bool", "any": True,
-            "logic": dt == "bool" or dt in INTS}[OPCODES[op].operands]
+    return OPCODES[op].takes(dt)
 
 
 def one_op(op: str, dt: str, ndim: int = 2) -> Kernel:
