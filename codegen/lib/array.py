@@ -99,6 +99,36 @@ def sort(xp, x, *, axis: int, indices: bool):
     return xp.sort(x, axis=axis, kind="stable")
 
 
+def cumsum(xp, x, *, axis: int):
+    """The running sum of ``x`` along ``axis``, in ``x``'s dtype."""
+    return xp.cumsum(x, axis=axis, dtype=x.dtype)
+
+
+def cumprod(xp, x, *, axis: int):
+    """The running product of ``x`` along ``axis``, in ``x``'s dtype."""
+    return xp.cumprod(x, axis=axis, dtype=x.dtype)
+
+
+def arange_length(start, stop, step) -> int:
+    """The length of numpy's ``arange(start, stop, step)`` of these Python numbers
+    (``ceil((stop - start) / step)``, at least 0); a zero step or a bound that is not
+    finite is a ``ValueError``."""
+    if step == 0:
+        raise ValueError(f"arange: the step is 0 (start {start}, stop {stop})")
+    if not all(math.isfinite(v) for v in (start, stop, step)):
+        raise ValueError(f"arange: start, stop and step must be finite, got {start}, "
+                         f"{stop}, {step}")
+    return max(0, math.ceil((stop - start) / step))
+
+
+def arange(xp, start, stop, step, *, dtype: str):
+    """numpy's ``arange`` in ``dtype`` from three scalars, read as Python numbers so that
+    the length is the one :func:`arange_length` gives while building."""
+    start, stop, step = start.item(), stop.item(), step.item()
+    arange_length(start, stop, step)
+    return xp.arange(start, stop, step, dtype=dtype)
+
+
 def _check_along(name: str, x, idx, axis: int) -> None:
     if idx.ndim != x.ndim or any(i != n for a, (i, n) in enumerate(zip(idx.shape, x.shape))
                                  if a != axis):
@@ -196,7 +226,8 @@ def diagonal(xp, x, *, offset: int, axis1: int, axis2: int):
 
 # ---------------------------------------------------------------- gathers and scatters
 def gather(xp, x, *values, index: tuple):
-    """Indexing with one integer array or bool mask among basic entries (a copy)."""
+    """Indexing with integer arrays and bool masks among basic entries (a copy); the
+    index arrays broadcast together, as in numpy."""
     return x[ix.bind(index, x, values)[0]]
 
 
@@ -227,9 +258,9 @@ def write_slice(xp, x, y, *values, index: tuple, set: bool, ones: tuple[int, ...
 
 def scatter(xp, x, y, *values, index: tuple, set: bool, ones: tuple[int, ...],
             add_at: Callable):
-    """A copy of ``x`` with ``y`` written through one index array: repeated indices
-    accumulate every increment (``add_at``, numpy's ``np.add.at``); a set's last write
-    wins."""
+    """A copy of ``x`` with ``y`` written through index arrays: repeated indices
+    accumulate every increment (``add_at``, numpy's ``np.add.at``); of a set's writes to
+    one place, numpy keeps the last in the index's C order (cupy: one of them)."""
     out = x.copy()
     where, concrete, adv = ix.bind(index, x, values)
     region = tuple(ix.index_shape(concrete, x.shape, adv))
@@ -240,6 +271,18 @@ def scatter(xp, x, y, *values, index: tuple, set: bool, ones: tuple[int, ...],
     else:
         add_at(out, where, y)
     return out
+
+
+def last_writes(xp, x, *values, index: tuple):
+    """Over the region ``x[index]``, whether a set through ``index`` leaves that
+    position's value in ``x`` (False where a later position writes the same place): the
+    values a set keeps, the ones its gradient reaches."""
+    where, concrete, adv = ix.bind(index, x, values)
+    region = tuple(ix.index_shape(concrete, x.shape, adv))
+    order = xp.arange(math.prod(region), dtype="int64").reshape(region)
+    last = xp.full(x.shape, -1, dtype="int64")
+    last[where] = order
+    return last[where] == order
 
 
 def _check_labels(xp, shape: tuple[int, ...], labels) -> None:
@@ -291,9 +334,11 @@ _ENTRIES: dict[str, Entry] = {
     "broadcast_to": Entry(broadcast_to, view=True), "subtensor": Entry(subtensor, view=True),
     "view": Entry(view, view=True), "diagonal": Entry(diagonal, view=True),
     "gather": Entry(gather), "write_slice": Entry(write_slice), "scatter": Entry(scatter),
+    "last_writes": Entry(last_writes),
     "pick": Entry(pick), "pick_grad": Entry(pick_grad),
     "alloc_diagonal": Entry(alloc_diagonal), "take_along_axis": Entry(take_along_axis),
     "put_along_axis": Entry(put_along_axis),
+    "cumsum": Entry(cumsum), "cumprod": Entry(cumprod), "arange": Entry(arange),
 }
 
 

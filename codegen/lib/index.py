@@ -3,7 +3,10 @@
 An index is an ``idx_list``, a tuple of entries: ``("int", i)``, ``("slice", start, stop,
 step)``, ``("new",)``, ``("...",)`` and ``("array", k)`` (an index array covering ``k``
 axes: 1, or a mask's rank). A bound or integer given at run time is :data:`SYM`; its value,
-and each index array, comes as an argument, in the order the entries appear.
+and each index array, comes as an argument, in the order the entries appear. Several index
+arrays broadcast against each other, as in numpy (a mask counts as its ``nonzero()``, a
+vector per axis it covers); :func:`bind` checks every index against its axis, so whatever
+runs the index (numpy, cupy) never sees one out of range.
 
 >>> import numpy as np
 >>> x = np.arange(12).reshape(3, 4)
@@ -71,6 +74,32 @@ def index_shape(idx_list: Sequence[Entry], shape: Sequence[int | None],
     return out
 
 
+def shape_str(shape: Sequence[int | None]) -> str:
+    """A shape as numpy prints it, ``?`` for a size known only at run time."""
+    sizes = ["?" if n is None else str(n) for n in shape]
+    return f"({', '.join(sizes)}{',' if len(sizes) == 1 else ''})"
+
+
+def broadcast(shapes: Sequence[Sequence[int | None]], axes: Sequence[int] = ()
+              ) -> tuple[int | None, ...]:
+    """numpy's broadcast of the advanced indices' shapes (None: a size known only at run
+    time); ``axes`` (the first axis of ``x`` each one indexes) only names them in the
+    IndexError that shapes which cannot broadcast raise."""
+    ndim = max(map(len, shapes), default=0)
+    out = []
+    for d in range(ndim):
+        sizes = [s[len(s) - ndim + d] for s in shapes if len(s) - ndim + d >= 0]
+        known = {n for n in sizes if n is not None and n != 1}
+        if len(known) > 1:
+            which = [shape_str(s) for s in shapes]
+            if axes:
+                which = [f"{w} (axis {a})" for w, a in zip(which, axes)]
+            raise IndexError(f"shape mismatch: index arrays of shapes {', '.join(which)} "
+                             "cannot be broadcast together")
+        out.append(known.pop() if known else None if None in sizes else 1)
+    return tuple(out)
+
+
 def fmt(idx_list: Sequence[Entry]) -> str:
     """The index as written, ``?`` for a run-time scalar, ``[]`` for the array."""
     def one(e: Entry) -> str:
@@ -87,32 +116,31 @@ def check_range(i: int, n: int, axis: int) -> None:
 
 
 def check_array_range(a, n: int, axis: int) -> None:
-    """Every index in the integer array ``a`` lies in ``[-n, n)``."""
-    bad = (a < -n) | (a >= n)
-    if bool(bad.any()):
-        first = int(a[bad].ravel()[0])
+    """Every index in the integer array ``a`` lies in ``[-n, n)``; the first that does
+    not is named. Two reductions when all fit: this runs on every call."""
+    if a.size and (int(a.min()) < -n or int(a.max()) >= n):
+        first = int(a[(a < -n) | (a >= n)].ravel()[0])
         raise IndexError(f"index {first} is out of range for axis {axis} of size {n}")
 
 
 def bind(idx_list: Sequence[Entry], x, values: Sequence[Any]
          ) -> tuple[tuple, tuple[Entry, ...], tuple | None]:
-    """The numpy index for these run-time ``values`` (range-checked), the ``idx_list``
-    with them filled in, and the advanced index's result shape (None without one)."""
+    """The numpy index for these run-time ``values`` (checked), the ``idx_list`` with them
+    filled in, and the broadcast shape of the advanced indices (None without one).
+
+    Masks must have the shape of the axes they cover, the index arrays must broadcast,
+    and every index must lie in its axis; as numpy, the indices of an empty broadcast
+    select nothing and are not checked."""
     it = iter(values)
-    index, concrete, adv_shape = [], [], None
+    index, concrete, arrays = [], [], []
     for e, axis in walk(idx_list, x.ndim):
         kind = e[0]
         if kind == "array":
             a = next(it)
-            if a.dtype == bool:
-                if a.shape != x.shape[axis:axis + a.ndim]:
-                    raise IndexError(f"a mask of shape {a.shape} does not fit axes "
-                                     f"{axis}..{axis + a.ndim - 1} of shape {x.shape}")
-                adv_shape = (int(a.sum()),)
-            else:
-                if a.size:
-                    check_array_range(a, x.shape[axis], axis)
-                adv_shape = tuple(a.shape)
+            if a.dtype == bool and a.shape != x.shape[axis:axis + a.ndim]:
+                raise IndexError(f"a mask of shape {a.shape} does not fit axes "
+                                 f"{axis}..{axis + a.ndim - 1} of shape {x.shape}")
+            arrays.append((a, axis))
             index.append(a)
             concrete.append(e)
             continue
@@ -125,6 +153,14 @@ def bind(idx_list: Sequence[Entry], x, values: Sequence[Any]
         else:
             index.append(None if kind == "new" else Ellipsis)
         concrete.append(e)
+    if not arrays:
+        return tuple(index), tuple(concrete), None
+    adv_shape = broadcast([(int(a.sum()),) if a.dtype == bool else a.shape
+                           for a, _ in arrays], [axis for _, axis in arrays])
+    if 0 not in adv_shape:
+        for a, axis in arrays:
+            if a.dtype != bool:
+                check_array_range(a, x.shape[axis], axis)
     return tuple(index), tuple(concrete), adv_shape
 
 

@@ -1,7 +1,8 @@
-"""Indexing: numpy's basic indexing (:class:`Subtensor`, a view), one integer array or bool
-mask among basic entries (:class:`AdvancedSubtensor`, a gather), and their functional
-writes ``set_subtensor`` / ``inc_subtensor`` (:class:`IncSubtensor`,
-:class:`AdvancedIncSubtensor`, a scatter with ``np.add.at`` semantics).
+"""Indexing: numpy's basic indexing (:class:`Subtensor`, a view), integer arrays and bool
+masks among basic entries (:class:`AdvancedSubtensor`, a gather, with numpy's broadcasting
+of the index arrays and placement of their axes), and their functional writes
+``set_subtensor`` / ``inc_subtensor`` (:class:`IncSubtensor`, :class:`AdvancedIncSubtensor`,
+a scatter with ``np.add.at`` semantics).
 
 An index is kept as ``idx_list``, a tuple of hashable entries (the op's ``__props__``), in
 the format of :mod:`codegen.lib.index`: ``("int", i)``, ``("slice", start, stop, step)``,
@@ -16,6 +17,9 @@ the rest to the library's ``gather``, ``write_slice`` and ``scatter``.
 (TensorType(float64, (?, ?)), TensorType(float64, (?,)), TensorType(float64, (?, 1, ?)))
 >>> sg.set_subtensor(x[0], 5.0).eval({x: np.zeros((2, 2))}).tolist()
 [[5.0, 5.0], [0.0, 0.0]]
+>>> t = sg.tensor("t", "float64", (5, 6, 7))
+>>> t[:, [0, 1], [2, 3]].type, t[[0, 1], :, [2, 3]].type, t[[[0], [1]], 2:, -1].type
+(TensorType(float64, (5, 2)), TensorType(float64, (2, 6)), TensorType(float64, (2, 1, 4)))
 """
 from __future__ import annotations
 
@@ -23,15 +27,20 @@ from typing import Sequence
 
 import numpy as np
 
-from codegen.lib.index import (SYM, Entry, check_array_range, check_range, fmt, index_shape,
-                               walk, width)
+from codegen.lib.index import (SYM, Entry, broadcast, check_array_range, check_range, fmt,
+                               index_shape, walk, width)
 from codegen.program import LibraryCall
 
 from ..graph import Apply, Constant, Op, Variable
 from ..types import FLOATS, INTS, TensorType
 from ..variable import as_tensor, constant, install
-from .elemwise import cast, sum_to_type, zeros_like
+from .elemwise import cast, sum_to_type, where, zeros_like
 from .shape import Shape, normalize_axes, reshape
+
+
+class IndexTypeError(IndexError, TypeError):
+    """An index of a type that cannot index (a float, a float array, a bool scalar): an
+    IndexError as numpy raises, and a TypeError, which is what it is."""
 
 
 def _to_scalar(v, what: str, inputs: list[Variable]) -> int | str | None:
@@ -40,8 +49,8 @@ def _to_scalar(v, what: str, inputs: list[Variable]) -> int | str | None:
     if v is None:
         return None
     if isinstance(v, (bool, np.bool_)):
-        raise IndexError(f"{what}: a bool ({v!r}) is not an integer index; use an int, or "
-                         "a bool array as a mask")
+        raise IndexTypeError(f"{what}: a bool ({v!r}) is not an integer index; use an int, "
+                             "or a bool array as a mask")
     if isinstance(v, (int, np.integer)):
         return int(v)
     if isinstance(v, np.ndarray) and v.ndim == 0 and v.dtype.kind in "iu":
@@ -52,8 +61,8 @@ def _to_scalar(v, what: str, inputs: list[Variable]) -> int | str | None:
         inputs.append(v)
         return SYM
     kind = v.type if isinstance(v, Variable) else type(v).__name__
-    raise IndexError(f"{what} must be an integer (int or integer scalar variable), got "
-                     f"{kind}")
+    raise IndexTypeError(f"{what} must be an integer (int or integer scalar variable), got "
+                         f"{kind}")
 
 
 def _is_array(item) -> bool:
@@ -72,19 +81,19 @@ def _as_index_array(v) -> Variable:
         if arr.size == 0 and arr.dtype.kind == "f":   # [] means no integer indices
             arr = arr.astype("int64")
         if arr.dtype.kind not in "biu":
-            raise IndexError(f"index arrays must hold integers (or bools, a mask), got "
-                             f"{arr.dtype} values {v!r}")
+            raise IndexTypeError(f"index arrays must hold integers (or bools, a mask), got "
+                                 f"{arr.dtype} values {v!r}")
         if arr.dtype.kind in "iu" and arr.dtype.name not in INTS:
             arr = arr.astype("int64")
         v = as_tensor(arr)
     if v.dtype not in (*INTS, "bool"):
-        raise IndexError(f"index arrays must be integer (or bool, a mask) tensors, got "
-                         f"{v.type}")
+        raise IndexTypeError(f"index arrays must be integer (or bool, a mask) tensors, got "
+                             f"{v.type}")
     return v
 
 
 def parse_index(x: Variable, idx) -> tuple[tuple[Entry, ...], list[Variable]]:
-    """``idx`` (anything numpy takes, with symbolic scalars or one index array) as an
+    """``idx`` (anything numpy takes, with symbolic scalars and index arrays) as an
     ``idx_list`` and the index inputs it refers to."""
     items = idx if isinstance(idx, tuple) else (idx,)
     entries: list[Entry] = []
@@ -104,9 +113,6 @@ def parse_index(x: Variable, idx) -> tuple[tuple[Entry, ...], list[Variable]]:
             entries.append(("slice", *bounds[:2], None if bounds[2] == 1 else bounds[2]))
         elif _is_array(item):
             arr = _as_index_array(item)
-            if any(e[0] == "array" for e in entries):
-                raise IndexError(f"indexing {x.type}: only one index array (or mask) is "
-                                 "supported; index one axis at a time")
             entries.append(("array", arr.ndim if arr.dtype == "bool" else 1))
             inputs.append(arr)
         else:
@@ -135,17 +141,17 @@ class _IndexOp(Op):
         """The static shape of ``x[idx]``, after checking ``idx`` fits ``idx_list``."""
         arrays = sum(e[0] == "array" for e in self.idx_list)
         wants = arrays + sum(e.count(SYM) for e in self.idx_list)
-        if wants != len(idx) or bool(arrays) != self.advanced or arrays > 1:
-            raise TypeError(f"{self}: expected {wants} index inputs "
-                            f"({'one' if self.advanced else 'no'} array), got {len(idx)}")
+        if wants != len(idx) or bool(arrays) != self.advanced:
+            raise TypeError(f"{self}: expected {wants} index inputs ({arrays} arrays), got "
+                            f"{len(idx)}")
         if sum(width(e) for e in self.idx_list) > x.ndim:
             raise IndexError(f"too many indices for {x.type}: [{fmt(self.idx_list)}]")
         it = iter(idx)
-        adv_shape = None
+        adv: list[tuple[Variable, int, tuple]] = []
         for e, axis in walk(self.idx_list, x.ndim):
             if e[0] == "array":
                 v = next(it)
-                adv_shape = self._check_array(e, v, x, axis)
+                adv.append((v, axis, self._check_array(e, v, x, axis)))
                 continue
             for b in e[1:]:
                 if b == SYM:
@@ -155,10 +161,19 @@ class _IndexOp(Op):
                                         f"got {v.type}")
             if e[0] == "int" and e[1] != SYM and x.type.shape[axis] is not None:
                 check_range(e[1], x.type.shape[axis], axis)
+        if not adv:
+            return index_shape(self.idx_list, x.type.shape, None)
+        adv_shape = broadcast([s for _, _, s in adv], [axis for _, axis, _ in adv])
+        if None not in adv_shape and 0 not in adv_shape:   # (numpy checks no empty one)
+            for v, axis, _ in adv:
+                n = x.type.shape[axis]
+                if isinstance(v, Constant) and v.dtype != "bool" and n is not None:
+                    check_array_range(v.data, n, axis)
         return index_shape(self.idx_list, x.type.shape, adv_shape)
 
     def _check_array(self, e: Entry, v: Variable, x: Variable, axis: int) -> tuple:
-        """Check the index array ``v`` against ``x``; its result shape."""
+        """Check the index array ``v`` against ``x``; the shape it broadcasts with the
+        other advanced indices (a mask's: its count of true entries)."""
         if v.dtype == "bool":
             if v.ndim != e[1]:
                 raise TypeError(f"{self}: a rank-{e[1]} mask expected, got {v.type}")
@@ -168,11 +183,8 @@ class _IndexOp(Op):
                                      f"{x.type}")
             return (int(v.data.sum()) if isinstance(v, Constant) else None,)
         if v.ndim == 0 or v.dtype not in INTS:
-            raise TypeError(f"{self}: the index array must be an integer tensor of rank "
-                            f">= 1, got {v.type}")
-        n = x.type.shape[axis]
-        if isinstance(v, Constant) and n is not None and v.data.size:
-            check_array_range(v.data, n, axis)
+            raise TypeError(f"{self}: an index array must be an integer or bool tensor of "
+                            f"rank >= 1, got {v.type}")
         return v.type.shape
 
 
@@ -199,8 +211,10 @@ class Subtensor(_Read):
 
 
 class AdvancedSubtensor(_Read):
-    """One integer array (or bool mask) among basic entries: a gather (a copy), with
-    numpy's placement of the array's axes."""
+    """Integer arrays and bool masks among basic entries: a gather (a copy). As numpy:
+    the index arrays (a mask as its ``nonzero()``, integers as 0-d arrays) broadcast
+    together, and the broadcast axes take the place of the first advanced index when the
+    advanced indices stand next to each other, else they come first."""
     advanced = True
 
     def lower(self, node):
@@ -257,6 +271,10 @@ class _Write(_IndexOp):
                 g, constant(0, g.dtype), *idx).outputs[0]
         read = AdvancedSubtensor if self.advanced else Subtensor
         gy = read(self.idx_list).make_node(g, *idx).outputs[0]
+        if self.set_instead_of_inc and any(v.dtype != "bool" for v in idx if v.ndim):
+            # a value a later one overwrote (a repeated index) does not reach the output
+            kept = LastWrites(self.idx_list).make_node(x, *idx).outputs[0]
+            gy = where(kept, gy, constant(0, gy.dtype))
         lead = tuple(range(gy.ndim - y.ndim))
         if lead:
             gy = gy.sum(axis=lead)
@@ -267,24 +285,48 @@ class IncSubtensor(_Write):
     """Set or increase a basic-indexing region: written in place in a copy of ``x``."""
 
 
+class LastWrites(_IndexOp):
+    """Over the region ``x[idx]``, whether a set through ``idx`` keeps the value written
+    there: False where a later position of the index (in C order) writes the same element
+    of ``x``. Only ``x``'s shape matters. Inputs: ``x`` and the index inputs."""
+    advanced = True
+
+    def make_node(self, x: Variable, *idx: Variable) -> Apply:
+        return Apply(self, [x, *idx], [TensorType("bool", self.region_type(x, idx))()])
+
+    def lower(self, node):
+        return LibraryCall.of("last_writes", index=self.idx_list)
+
+    def grad(self, inputs, outputs, output_grads):
+        return [None] * len(inputs)
+
+
 class AdvancedIncSubtensor(_Write):
-    """Set or increase through one index array: a scatter. Repeated indices accumulate
-    every increment (``np.add.at``); for a set the last write wins (as numpy), and the
-    gradient to ``y`` then still counts the overwritten values."""
+    """Set or increase through index arrays: a scatter. Repeated indices accumulate
+    every increment (``np.add.at``). For a set, which of the values written to one
+    position wins is numpy's: the last in the C order of the broadcast index, on the numpy
+    and llvm backends (cupy leaves it unspecified), and the gradient to ``y`` reaches only
+    the values that stay (:class:`LastWrites`)."""
     advanced = True
 
 
 # ---------------------------------------------------------------- user functions
 def getitem(x, idx) -> Variable:
     """``x[idx]`` with numpy's meaning: ints (negative too), slices, None, Ellipsis, where
-    ints and slice bounds may be symbolic integer scalars, plus one integer array (or bool
-    mask) given as a list, an ndarray or a variable. An index out of range raises
-    IndexError when the function runs.
+    ints and slice bounds may be symbolic integer scalars, and integer arrays and bool
+    masks given as lists, ndarrays or variables, broadcast together. An index out of range
+    raises IndexError when the function runs (or when it is built, if it is known then);
+    an index of another type raises :class:`IndexTypeError` (an IndexError and a
+    TypeError).
 
     >>> import symgraph as sg, numpy as np
     >>> W, ids = sg.dmatrix("W"), sg.lvector("ids")
     >>> W[ids].eval({W: np.eye(3), ids: np.array([2, 2])}).tolist()
     [[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]]
+    >>> W[ids, [0, 2]].eval({W: np.eye(3), ids: np.array([0, 2])}).tolist()
+    [1.0, 1.0]
+    >>> W[W > 0.5].eval({W: np.eye(2)}).tolist()
+    [1.0, 1.0]
     >>> sg.tensor("v", "float32", shape=(4, None))[::-2, 0].type
     TensorType(float32, (2,))
     """
