@@ -2,9 +2,9 @@
 :class:`Runner` (the memory plan, the function each step runs, and one generated function
 running them all).
 
-* Values that stay inside a call (no output holds them) live in buffers made on the first
-  call and reused after, for as long as their shapes stay: kernel outputs, and the results
-  of library entries that take ``out=``.
+* Values that stay inside a call (no output holds them, or only outputs the caller
+  borrows) live in buffers made on the first call and reused after, for as long as their
+  shapes stay: kernel outputs, and the results of library entries that take ``out=``.
 * Values that leave a call are fresh arrays each call; a large one the caller has dropped
   is handed out again (:class:`Recycler`): freeing and allocating it anew costs page
   faults on every call.
@@ -80,9 +80,10 @@ class Runner:
         self.run = _generate(program, planned)
 
 
-def build(p: Program, backend) -> Runner:
-    """``p`` compiled for ``backend`` (a :class:`codegen.backend.Backend`)."""
-    return Runner(p, backend, plan(p, backend))
+def build(p: Program, backend, borrowed: frozenset[int] = frozenset()) -> Runner:
+    """``p`` compiled for ``backend`` (a :class:`codegen.backend.Backend`); the outputs
+    at the positions ``borrowed`` may be buffers the next call overwrites."""
+    return Runner(p, backend, plan(p, backend, borrowed))
 
 
 def run_step(what: Work, args: Sequence[Any], backend) -> list[Any]:
@@ -134,9 +135,10 @@ def _step_error(steps: list[Step], constants: dict, i: int, env: dict) -> StepEr
     return StepError(s, [env.get(f"v{slot}", constants.get(slot)) for slot in s.inputs])
 
 
-def plan(p: Program, backend) -> Planned:
-    """Compile ``p``'s kernels (all at once) and plan its memory for ``backend``."""
-    escaping = set(p.outputs)
+def plan(p: Program, backend, borrowed: frozenset[int] = frozenset()) -> Planned:
+    """Compile ``p``'s kernels (all at once) and plan its memory for ``backend``; a value
+    that leaves only through ``borrowed`` outputs stays in its reused buffer."""
+    escaping = {slot for k, slot in enumerate(p.outputs) if k not in borrowed}
     commits = _commits(p)
     at = [i for i, s in enumerate(p.steps) if isinstance(s.what, KernelCall)]
     compiled = backend.compile_kernels(
@@ -161,7 +163,8 @@ def plan(p: Program, backend) -> Planned:
             if s.kind in ("kernel", "call") or i in commits}
     fixed = set(p.inputs) | set(p.constants)
     outs = list(p.outputs)
-    fresh = [slot in made and outs.count(slot) == 1 and slot not in fixed for slot in outs]
+    fresh = [slot in made and slot in escaping and outs.count(slot) == 1 and
+             slot not in fixed for slot in outs]
     constants = {slot: backend.to_device(v) for slot, v in p.constants.items()}
     return Planned(fns, constants, set(commits), fresh, stateful)
 

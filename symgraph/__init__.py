@@ -18,7 +18,10 @@ from .ops.nnet import (binary_crossentropy, categorical_crossentropy, log_softma
                        softmax)
 from .printing import debugprint, to_dot, to_networkx, to_svg
 from .compile.function import Function, function, kernel_sources
+from .compile.arguments import In, Out
 from .testing import GradientError, verify_grad
 from . import nnet
+from . import random
+from .random import RandomStreams
 
 __version__ = "0.1.0"

@@ -209,16 +209,42 @@ class SharedVariable(TensorVariable):
 
     An update may write the new value into the old value's memory when nobody else can
     hold that array: after ``get_value(borrow=True)`` or ``set_value(..., borrow=True)``
-    the next update makes a new array instead."""
+    the next update makes a new array instead.
+
+    ``default_update`` (None, or an expression) is the update every function using the
+    variable applies unless told otherwise (Theano's default updates; see
+    :func:`symgraph.function`)."""
+
+    _default_update: TensorVariable | None = None
 
     def __init__(self, value, name: str | None = None,
-                 broadcastable: tuple[bool, ...] | None = None):
-        shape = (None,) * value.ndim if broadcastable is None else \
-            tuple(1 if b else None for b in broadcastable)
-        super().__init__(TensorType(value.dtype, shape), name=name)
+                 broadcastable: tuple[bool, ...] | None = None,
+                 shape: tuple[int | None, ...] | None = None):
+        super().__init__(TensorType(value.dtype, _static_shape(value, broadcastable, shape,
+                                                               name)), name=name)
         self.type.filter(value, f"shared variable {self!r}")
         self._value = value
         self._owned = True      # nobody outside holds the value array
+
+    @property
+    def default_update(self) -> TensorVariable | None:
+        """The update a function applies to this variable when its own ``updates`` do not
+        update it and ``no_default_updates`` does not exclude it: how a counter or a
+        random stream advances on every call without the user writing the update.
+
+        >>> import symgraph as sg
+        >>> c = sg.shared(0, name="c")
+        >>> c.default_update = c + 1
+        >>> f = sg.function([], c * 10)
+        >>> [int(f()), int(f()), int(c.get_value())]
+        [0, 10, 2]
+        """
+        return self._default_update
+
+    @default_update.setter
+    def default_update(self, value) -> None:
+        self._default_update = None if value is None else \
+            new_value(self.type, value, f"{self!r}.default_update: the new value of {self!r}")
 
     def get_value(self, borrow: bool = False) -> np.ndarray:
         """The current value as a numpy array (a copy unless ``borrow``: then do not modify
@@ -232,7 +258,8 @@ class SharedVariable(TensorVariable):
 
     def set_value(self, value, borrow: bool = False) -> None:
         """Replace the value; its dtype (safe casts allowed), rank and static sizes must
-        match. With ``borrow`` the variable may use ``value`` itself."""
+        match (else the old value stays). With ``borrow`` the variable may use ``value``
+        itself."""
         arr = self.type.filter(value, f"set_value of shared variable {self!r}")
         if borrow and arr is value:
             self._value, self._owned = arr, False
@@ -254,6 +281,52 @@ class SharedVariable(TensorVariable):
 
     def __repr__(self) -> str:
         return self.name or f"<shared {self.type}>"
+
+
+def _static_shape(value: np.ndarray, broadcastable, shape, name) -> tuple[int | None, ...]:
+    """A shared variable's static shape from ``broadcastable`` (True: size 1) or
+    ``shape`` (ints and None), or both if they agree; no static size if neither."""
+    where = f"shared variable {name or ''}".rstrip()
+    given = {}
+    for what, spec in (("broadcastable", broadcastable), ("shape", shape)):
+        if spec is None:
+            continue
+        spec = tuple(spec)
+        if len(spec) != value.ndim:
+            raise ValueError(f"{where}: {what}={spec} has {len(spec)} entries, the value "
+                             f"has rank {value.ndim} (shape {value.shape})")
+        if what == "broadcastable":
+            if not builtins.all(isinstance(b, (bool, np.bool_)) for b in spec):
+                raise TypeError(f"{where}: broadcastable entries must be True or False, "
+                                f"got {spec}")
+            spec = tuple(1 if b else None for b in spec)
+        given[what] = spec
+    if len(given) == 2 and given["shape"] != given["broadcastable"]:
+        raise ValueError(f"{where}: shape={tuple(shape)} and broadcastable="
+                         f"{tuple(broadcastable)} disagree (broadcastable axes are the axes "
+                         "of static size 1): give one of them")
+    return given.get("shape", given.get("broadcastable", (None,) * value.ndim))
+
+
+def new_value(t: TensorType, value, what: str) -> TensorVariable:
+    """``value`` (an expression) as a new value for a variable of type ``t`` (an update):
+    the same rank, a dtype that casts to ``t``'s without loss (or a float into a narrower
+    float, as training steps need), and no static size that contradicts ``t``'s; cast to
+    ``t``'s dtype. ``what`` names it in the error."""
+    u = as_tensor(value)
+    why = ""
+    if u.ndim != t.ndim:
+        why = f"rank {u.ndim}, expected {t.ndim}"
+    elif u.dtype != t.dtype and not np.can_cast(
+            u.dtype, t.dtype, "same_kind" if u.dtype in FLOATS and t.dtype in FLOATS
+            else "safe"):
+        why = f"casting {u.dtype} to {t.dtype} would lose information; use .astype if meant"
+    elif builtins.any(a is not None and b is not None and a != b
+                      for a, b in zip(t.shape, u.type.shape)):
+        why = f"its static sizes {u.type.shape_str()} contradict {t.shape_str()}"
+    if why:
+        raise TypeError(f"{what} ({t}) has type {u.type} ({why})")
+    return u.astype(t.dtype) if u.dtype != t.dtype else u
 
 
 # ---------------------------------------------------------------- constructors
@@ -299,13 +372,19 @@ def as_tensor(x, dtype=None) -> TensorVariable:
 
 
 def shared(value, name: str | None = None, borrow: bool = False,
-           broadcastable: tuple[bool, ...] | None = None) -> SharedVariable:
+           broadcastable: tuple[bool, ...] | None = None,
+           shape: tuple[int | None, ...] | None = None) -> SharedVariable:
     """A shared variable holding a copy of ``value`` (``value`` itself with ``borrow``).
-    Python floats become floatX; ``broadcastable`` declares axes of static size 1.
+    Python floats become floatX. ``shape`` declares static sizes (ints, None for any) as
+    ``sg.tensor(..., shape=...)`` does, ``broadcastable`` (Theano's) the axes of static
+    size 1; ``set_value`` and updates must keep them.
 
-    >>> import symgraph as sg
+    >>> import symgraph as sg, numpy as np
     >>> sg.shared(0.0, name="b").dtype == sg.config.floatX
     True
+    >>> b = sg.shared(np.zeros((1, 3)), name="b", shape=(1, None))
+    >>> b.type, (sg.dmatrix("x") + b).type
+    (TensorType(float64, (1, ?)), TensorType(float64, (?, ?)))
     """
     if isinstance(value, Variable):
         raise TypeError(f"shared() takes a value, got the symbolic variable {value!r}")
@@ -316,7 +395,7 @@ def shared(value, name: str | None = None, borrow: bool = False,
         if arr.dtype == np.float64:
             arr = arr.astype(config.floatX)
     as_dtype(arr.dtype)
-    s = SharedVariable(arr, name, broadcastable)
+    s = SharedVariable(arr, name, broadcastable, shape)
     s._owned = arr is not value
     return s
 

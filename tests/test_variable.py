@@ -89,3 +89,56 @@ print(f(np.array([0.5]))[0])
                          timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     assert abs(float(out.stdout) - 0.14532228) < 1e-6
+
+
+# ------------------------------------------------------------------ static sizes of shared
+@pytest.mark.parametrize("kw", [{"shape": (1, None)}, {"broadcastable": (True, False)},
+                                {"shape": (1, None), "broadcastable": (True, False)}])
+def test_a_shared_row_broadcasts_like_theanos_bias(kw):
+    b = sg.shared(np.array([[1.0, 2.0, 3.0]]), name="b", **kw)
+    assert b.type == sg.TensorType("float64", (1, None))
+    assert b.type.broadcastable == (True, False)
+    x = sg.dmatrix("x")
+    np.testing.assert_array_equal(sg.function([x], x + b)(np.zeros((2, 3))),
+                                  [[1.0, 2.0, 3.0]] * 2)
+    assert sg.shared(np.zeros((2, 3)), shape=(2, 3)).type.shape == (2, 3)
+    assert sg.shared(np.zeros(3), shape=(None,)).type.shape == (None,)
+
+
+def test_set_value_keeps_declared_static_sizes():
+    b = sg.shared(np.zeros((1, 3)), name="b", shape=(1, None))
+    b.set_value(np.ones((1, 5)))                    # an unknown size may change
+    with pytest.raises(ValueError, match=r"set_value of shared variable b: expected shape "
+                                         r"\(1, \?\) \(float64\(1, \?\)\), got \(2, 5\)"):
+        b.set_value(np.ones((2, 5)))
+    np.testing.assert_array_equal(b.get_value(), np.ones((1, 5)))    # the old value stays
+
+
+@pytest.mark.parametrize("kw,err,match", [
+    ({"shape": (2, None)}, ValueError, r"shared variable b: expected shape \(2, \?\)"),
+    ({"shape": (1,)}, ValueError, r"shape=\(1,\) has 1 entries, the value has rank 2"),
+    ({"broadcastable": (True,)}, ValueError, "broadcastable=.True,. has 1 entries"),
+    ({"broadcastable": (1, 0)}, TypeError, "broadcastable entries must be True or False"),
+    ({"shape": (1, -1)}, ValueError, "shape entries must be ints >= 0 or None"),
+    ({"shape": (1, None), "broadcastable": (False, False)}, ValueError,
+     r"shape=\(1, None\) and broadcastable=\(False, False\) disagree"),
+])
+def test_shared_static_size_errors(kw, err, match):
+    with pytest.raises(err, match=match):
+        sg.shared(np.zeros((1, 3)), name="b", **kw)
+
+
+def test_updates_keep_declared_static_sizes():
+    b = sg.shared(np.zeros((1, 3)), name="b", shape=(1, None))
+    w = sg.shared(np.zeros(3), name="w")
+    y = sg.dmatrix("y")
+    with pytest.raises(TypeError, match=r"updates: the new value of b \(float64\(1, \?\)\) "
+                                        r"has type float64\(2, \?\) \(its static sizes"):
+        sg.function([], [], updates=[(b, sg.concatenate([b, b]))])
+    f = sg.function([y], [], updates=[(w, w + 1), (b, y)])    # y's sizes are not known
+    f(np.ones((1, 3)))
+    with pytest.raises(ValueError, match=r"function: the update of b has shape \(2, 3\), but "
+                                         r"b is float64\(1, \?\); no update was applied"):
+        f(np.full((2, 3), 5.0))
+    np.testing.assert_array_equal(b.get_value(), np.ones((1, 3)))
+    np.testing.assert_array_equal(w.get_value(), np.ones(3))     # nor any other

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import compile, graph, kernels, threads
+from . import compile, dropout, graph, kernels, threads
 
 WORKLOADS: dict[str, Callable[[bool], None]] = {
     "compile": compile.run,
+    "dropout": dropout.run,
     "graph": graph.run,
     "kernels": kernels.run,
     "threads": threads.run,

@@ -5,7 +5,9 @@ the graph reads, rewrites a copy of the graph (:mod:`symgraph.rewrite`), lowers 
 (:mod:`.lower`) and builds the program for the backend (:mod:`codegen.backend`). A call
 checks the inputs, runs the program and applies every update together, or none if the call
 fails. New values of updates are written into the old ones' memory where that is safe
-(:mod:`codegen.plan`).
+(:mod:`codegen.plan`). The arguments are checked in :mod:`.arguments`: ``In`` and ``Out``
+give inputs and outputs options (defaults, keyword names, state, borrowing), and shared
+variables' ``default_update`` expressions join the updates of every function using them.
 
 >>> import symgraph as sg, numpy as np
 >>> x = sg.dvector("x")
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -31,11 +33,13 @@ from ..config import config
 from ..graph import (Apply, Constant, Variable, clone_replace, flatten, graph_inputs, toposort,
                      unflatten)
 from ..printing import repr_svg
-from ..types import FLOATS, TensorType
-from ..variable import SharedVariable, TensorVariable, as_tensor, install
+from ..types import TensorType
+from ..variable import SharedVariable, TensorVariable, install
+from .arguments import In, checked_givens, checked_updates, default_updates, outputs_of
 from .gc_pause import paused
 from .lower import lower
 
+_MISSING = object()     # an input the call did not give
 
 class Function:
     """A compiled function: call it with the input values (by position or name).
@@ -48,18 +52,25 @@ class Function:
     and code generator, concurrent over modules), ``cache lookup``, ``cache store``,
     ``link``; ``other`` is the rest). Phases are counted for the
     whole process, so a compilation running meanwhile in another thread shows in both.
-    A function pickles (with its shared variables' values) and compiles again when
-    loaded, from the disk cache where it can.
+    ``updates`` holds every update a call applies, shared variables' default updates
+    included; ``input_specs`` the inputs as :class:`In` (defaults, names, borrowing).
+    A function pickles (with its shared variables' values and its inputs' states) and
+    compiles again when loaded, from the disk cache where it can.
     """
 
-    def __init__(self, inputs: list[Variable], outputs: list[Variable], keys: Any,
+    def __init__(self, inputs: list[In], outputs: list[Variable], keys: Any,
                  updates: list[tuple[SharedVariable, Variable]], givens: dict | None,
-                 backend: str, name: str | None, rewrite: bool = True, fusion: bool = True):
+                 backend: str, name: str | None, rewrite: bool = True, fusion: bool = True,
+                 borrowed: frozenset[int] = frozenset()):
         t0, before = time.perf_counter(), profile.snapshot()
-        self.inputs, self.outputs, self.updates, self.givens = inputs, outputs, updates, givens
+        self.input_specs, self.inputs = inputs, [i.variable for i in inputs]
+        self.outputs, self.updates, self.givens = outputs, updates, givens
         self.backend, self.name, self._keys = backend, name, keys
         self._backend = get_backend(backend)
-        exprs = [*outputs, *(u for _, u in updates)]
+        stateful = [(i, spec.update) for i, spec in enumerate(inputs)
+                    if spec.update is not None]
+        exprs = [*outputs, *(u for _, u in updates), *(u for _, u in stateful)]
+        inputs = self.inputs
         if givens:
             exprs = clone_replace(exprs, givens)
         known = {id(v) for v in inputs}
@@ -90,7 +101,7 @@ class Function:
                      if id(s) in places]
             self._program = lower(self.nodes, [*inputs, *self.shared], exprs, pairs,
                                   fusion=self.fusion)
-        self._runner = build(self._program, self._backend)
+        self._runner = build(self._program, self._backend, borrowed)
         self._run = self._runner.run
         # reused intermediate buffers belong to one call at a time
         self._lock = threading.Lock() if self._runner.stateful else None
@@ -99,6 +110,20 @@ class Function:
         self._update_vars = [s for s, _ in updates]
         self._types = [v.type for v in inputs]
         self._what = [f"input {i} ({v!r})" for i, v in enumerate(inputs)]
+        self._borrowed = borrowed
+        self._lent = frozenset(i for i, spec in enumerate(self.input_specs) if spec.borrow)
+        self._defaults = [None if spec.value is None else spec.value.copy()
+                          for spec in self.input_specs]
+        self._stateful = [i for i, _ in stateful]
+        self._names: dict[str, int | None] = {}     # None: two inputs have the name
+        for i, spec in enumerate(self.input_specs):
+            if spec.name:
+                self._names[spec.name] = None if spec.name in self._names else i
+        # updates whose static sizes are looser than their variable's: checked after each
+        # run, with no update in place, so a wrong one changes nothing
+        targets = [*updates, *((self.inputs[i], u) for i, u in stateful)]
+        self._sized = [(n_out + k, v) for k, (v, u) in enumerate(targets) if any(
+            a is not None and b is None for a, b in zip(v.type.shape, u.type.shape))]
         self._call = self._compile_call()
         self.compile_time = time.perf_counter() - t0
         self.compile_profile = profile.since(before)
@@ -106,12 +131,19 @@ class Function:
             0.0, self.compile_time - sum(self.compile_profile.values()))
 
     def __reduce__(self):
+        specs = self.input_specs
         graph = flatten([*self.inputs, *self.outputs, *(v for pair in self.updates
                                                           for v in pair),
+                         *(s.update for s in specs if s.update is not None),
                          *(v for pair in (self.givens or {}).items() for v in pair)])
+        to_host = self._backend.to_host
+        ins = [(s.name, s.borrow, s.mutable, s.update is not None,
+                None if d is None else np.array(to_host(d), copy=True))
+               for s, d in zip(specs, self._defaults)]
         settings = dict(n_in=len(self.inputs), n_out=len(self.outputs), keys=self._keys,
                         n_up=len(self.updates), backend=self.backend, name=self.name,
-                        rewrite=self.rewrite, fusion=self.fusion)
+                        rewrite=self.rewrite, fusion=self.fusion, ins=ins,
+                        borrowed=self._borrowed)
         return _load_function, (graph, settings)
 
     def _label(self) -> str:
@@ -150,22 +182,34 @@ class Function:
         return env["call"]
 
     def _bind(self, args: Sequence, kwargs: dict) -> list:
+        """The values of a call given by position and keyword, defaults filling the
+        rest (a copy, for an input that lends its array)."""
         n = len(self.inputs)
         if len(args) > n:
             raise TypeError(f"{self._label()} takes {n} inputs, got {len(args)}")
-        values: list[Any] = list(args) + [None] * (n - len(args))
-        given = [True] * len(args) + [False] * (n - len(args))
-        names = {v.name: i for i, v in enumerate(self.inputs) if v.name}
+        values: list[Any] = list(args) + [_MISSING] * (n - len(args))
         for k, v in kwargs.items():
-            if k not in names:
+            i = self._names.get(k, _MISSING)
+            if i is _MISSING:
                 raise TypeError(f"{self._label()} has no input named {k!r}; inputs: "
-                                f"{[v.name for v in self.inputs]}")
-            if given[names[k]]:
+                                f"{[s.name for s in self.input_specs]}")
+            if i is None:
+                raise TypeError(f"{self._label()}: two inputs are named {k!r}; give them "
+                                "by position")
+            if values[i] is not _MISSING:
                 raise TypeError(f"{self._label()}: input {k!r} given twice")
-            values[names[k]], given[names[k]] = v, True
-        missing = [repr(self.inputs[i]) for i, g in enumerate(given) if not g]
+            values[i] = v
+        missing = []
+        for i, v in enumerate(values):
+            if v is _MISSING:
+                d = self._defaults[i]
+                if d is None:
+                    missing.append(self.input_specs[i].name or repr(self.inputs[i]))
+                else:
+                    values[i] = d.copy() if i in self._lent else d
         if missing:
-            raise TypeError(f"{self._label()} takes {n} inputs, missing {', '.join(missing)}")
+            raise TypeError(f"{self._label()} takes {n} inputs, missing {', '.join(missing)}"
+                            " (an input without a default value must be given)")
         return values
 
     def _call_checked(self, *args, **kwargs):
@@ -198,21 +242,53 @@ class Function:
     def _results(self, values: list):
         ups = self._update_vars
         try:
-            outs = self._run(values, tuple([s._owned for s in ups])) if ups else \
-                self._run(values)
+            if ups:
+                writable = () if self._sized else tuple([s._owned for s in ups])
+                outs = self._run(values, writable)
+            else:
+                outs = self._run(values)
         except StepError as e:
             raise _runtime_error(e) from e.__cause__
         if not self._all_fresh:
-            taken = list(values)   # an array is handed out once: [y, y] gives two arrays
-            outs = [r if fresh else _own(r, taken) for r, fresh in zip(outs, self._fresh)]
+            outs = self._own_all(outs, values)
+        if self._sized:
+            self._check_sizes(outs)
         if ups:
             for s, v in zip(ups, outs[self._n_out:]):
                 s._value, s._owned = v, True
+        if self._stateful:
+            for i, v in zip(self._stateful, outs[self._n_out + len(ups):]):
+                self._defaults[i] = v
         keys = self._keys
         if keys is None:
             return outs[0]
         results = outs[:self._n_out]
         return dict(zip(keys, results)) if isinstance(keys, list) else results
+
+    def _own_all(self, outs: list, values: list) -> list:
+        """The outputs (then the update values) as arrays the caller may keep, by
+        :func:`_own`: an output in a lent input's memory (``In(borrow=True)``) and a
+        borrowed output in none of the other inputs' (``Out(borrow=True)``) come as they
+        are."""
+        lent_only = borrowed_ok = None
+        if self._lent or self._borrowed:
+            shares = self._backend.xp.may_share_memory
+            lent = [values[i] for i in self._lent]
+            others = [values[i] for i in range(self._n_in) if i not in self._lent]
+            lent_only = (lambda r: any(shares(r, a) for a in lent)) if lent else None
+            borrowed_ok = lambda r: not any(shares(r, a) for a in others)
+        handed: list = []     # an array is handed out once: [y, y] gives two arrays
+        n_out, borrowed = self._n_out, self._borrowed
+        return [r if fresh else _own(r, values, handed, None if k >= n_out else
+                                     borrowed_ok if k in borrowed else lent_only)
+                for k, (r, fresh) in enumerate(zip(outs, self._fresh))]
+
+    def _check_sizes(self, outs: list) -> None:
+        for k, v in self._sized:
+            if not v.type.accepts_shape(outs[k].shape):
+                raise ValueError(f"{self._label()}: the update of {v!r} has shape "
+                                 f"{tuple(outs[k].shape)}, but {v!r} is {v.type}; no update "
+                                 "was applied")
 
     @property
     def kernel_sources(self) -> dict[str, str]:
@@ -233,11 +309,16 @@ def _load_function(graph, settings: dict) -> Function:
     outputs, values = values[:n_out], values[n_out:]
     ups, values = values[:2 * n_up], values[2 * n_up:]
     updates = list(zip(ups[0::2], ups[1::2]))
+    specs = []
+    for v, (name, borrow, mutable, updated, value) in zip(inputs, settings["ins"]):
+        update, values = (values[0], values[1:]) if updated else (None, values)
+        specs.append(In(v, value=value, name=name, borrow=borrow, mutable=mutable,
+                        update=update))
     givens = dict(zip(values[0::2], values[1::2])) or None
     with paused():
-        return Function(inputs, outputs, settings["keys"], updates, givens,
+        return Function(specs, outputs, settings["keys"], updates, givens,
                         settings["backend"], settings["name"], settings["rewrite"],
-                        settings["fusion"])
+                        settings["fusion"], settings["borrowed"])
 
 
 def _sources(nodes: Sequence[Apply], backend) -> dict[str, str]:
@@ -267,16 +348,18 @@ def kernel_sources(inputs: Sequence[Variable], outputs=None, updates=None, given
     return _sources(f.nodes, target)
 
 
-def _own(r, taken: list):
-    """``r`` as an array the caller may keep and modify: a copy if it is a view, read-only
-    (a constant) or an array already in ``taken`` (the inputs, shared values, outputs
-    handed out so far); then it is taken too."""
+def _own(r, held: list, handed: list, may_keep: Callable | None = None):
+    """``r`` as an array the caller may keep and modify: a copy if it was handed out
+    already (then it is in ``handed``), or if it is a view, read-only (a constant) or one
+    of ``held`` (the inputs and shared values) and ``may_keep(r)`` does not say the caller
+    may have it as it is; then it is handed out."""
     if not hasattr(r, "base"):
         r = np.asarray(r)
-    if r.base is not None or not getattr(r.flags, "writeable", True) or \
-            any(r is v for v in taken):
+    if any(r is v for v in handed) or (
+            (r.base is not None or not getattr(r.flags, "writeable", True) or
+             any(r is v for v in held)) and not (may_keep is not None and may_keep(r))):
         r = r.copy()
-    taken.append(r)
+    handed.append(r)
     return r
 
 
@@ -296,74 +379,22 @@ def _runtime_error(e: StepError) -> Exception:
         return base(msg)
 
 
-def _outputs(outputs) -> tuple[list[Variable], Any]:
-    """The output variables and how a call returns them: ``None`` for one (an array), a
-    list of keys for a dict (a dict), ``()`` for a list (a list)."""
-    if outputs is None:
-        return [], ()
-    if isinstance(outputs, dict):
-        keys = list(outputs)
-        return [_output(outputs[k], repr(k)) for k in keys], keys
-    if isinstance(outputs, (list, tuple)):
-        return [_output(o, str(i)) for i, o in enumerate(outputs)], ()
-    return [_output(outputs, "")], None
-
-
-def _output(o, which: str) -> Variable:
-    if isinstance(o, (list, tuple, dict, set)):
-        raise TypeError(f"function: output {which} is a {type(o).__name__}; outputs are "
-                        "variables (a variable, a list of them, or a dict of them)")
-    return as_tensor(o)
-
-
-def _updates(updates) -> list[tuple[SharedVariable, Variable]]:
-    pairs = list(updates.items()) if isinstance(updates, dict) else list(updates or [])
-    checked = []
-    for pair in pairs:
-        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
-            raise TypeError(f"updates must be (shared variable, expression) pairs, got "
-                            f"{pair!r}")
-        s, u = pair
-        if not isinstance(s, SharedVariable):
-            raise TypeError(f"updates: {s!r} is not a shared variable")
-        u = as_tensor(u)
-        if u.ndim != s.ndim or (u.dtype != s.dtype and not np.can_cast(
-                u.dtype, s.dtype, "same_kind" if u.dtype in FLOATS and s.dtype in FLOATS
-                else "safe")):
-            raise TypeError(f"updates: the new value of {s!r} ({s.type}) has type {u.type}")
-        checked.append((s, u.astype(s.dtype) if u.dtype != s.dtype else u))
-    if len({id(s) for s, _ in checked}) != len(checked):
-        raise ValueError("updates: a shared variable is updated twice")
-    return checked
-
-
-def _givens(givens, inputs: list[Variable]) -> dict | None:
-    if givens is None:
-        return None
-    pairs = list(givens.items()) if isinstance(givens, dict) else list(givens)
-    listed = {id(v) for v in inputs}
-    out = {}
-    for k, v in pairs:
-        v = as_tensor(v)
-        if k.ndim != v.ndim or k.dtype != v.dtype:
-            raise TypeError(f"givens: {k!r} ({k.type}) replaced by {v.type}")
-        if id(k) in listed:
-            raise ValueError(f"givens: {k!r} is also an input of the function, so the "
-                             "value passed for it would be ignored: list it as an input "
-                             "or replace it, not both")
-        out[k] = v
-    return out
-
-
-def function(inputs: Sequence[Variable], outputs=None, updates=None, givens=None,
+def function(inputs: Sequence[Variable | In], outputs=None, updates=None, givens=None,
              backend: str | None = None, name: str | None = None, fusion: bool = True,
-             rewrite: bool = True) -> Function:
+             rewrite: bool = True, no_default_updates: bool | Sequence = False
+             ) -> Function:
     """Compile a function from ``inputs`` to ``outputs``.
 
+    ``inputs``: variables, or :class:`In` for one with a default, a keyword name, state
+    or a lent array.
     ``outputs``: a variable (the call returns an array), a list (it returns a list) or a
-    dict of variables (it returns a dict with the same keys).
+    dict of variables (it returns a dict with the same keys); :class:`Out` (``borrow``)
+    in place of one lets the call return the function's own memory for it.
     ``updates``: ``[(shared, new_value_expr), ...]`` or a dict; all are computed from the
     values before the call and applied together after it, and none if the call raises.
+    Every shared variable the outputs or updates use (directly or through another default
+    update) that has a ``default_update`` is updated by it too, unless ``updates`` update
+    it or ``no_default_updates`` is True or lists it.
     ``givens``: ``{variable: replacement}`` substituted in the graph before compiling.
     ``backend``: ``'numpy'`` (the reference), ``'llvm'`` or ``'cuda'``; default
     ``sg.config.backend``.
@@ -379,10 +410,11 @@ def function(inputs: Sequence[Variable], outputs=None, updates=None, givens=None
     backend = backend or config.backend
     if backend not in backend_names():
         raise ValueError(f"backend must be one of {backend_names()}, got {backend!r}")
-    if isinstance(inputs, Variable) or not isinstance(inputs, (list, tuple)):
+    if isinstance(inputs, (Variable, In)) or not isinstance(inputs, (list, tuple)):
         raise TypeError(f"function: inputs must be a list of variables, got "
                         f"{type(inputs).__name__}")
-    inputs = list(inputs)
+    specs = [v if isinstance(v, In) else None for v in inputs]
+    inputs = [v.variable if isinstance(v, In) else v for v in inputs]
     for i, v in enumerate(inputs):
         if not isinstance(v, Variable):
             raise TypeError(f"function: input {i} is {type(v).__name__}, not a variable")
@@ -391,10 +423,15 @@ def function(inputs: Sequence[Variable], outputs=None, updates=None, givens=None
                             "(not computed, constant or shared)")
     if len({id(v) for v in inputs}) != len(inputs):
         raise ValueError("function: an input variable is listed twice")
-    outs, keys = _outputs(outputs)
+    specs = [s if s is not None else In(v) for s, v in zip(specs, inputs)]
+    outs, keys, borrowed = outputs_of(outputs)
+    ups, givens = checked_updates(updates), checked_givens(givens, inputs)
+    ups += default_updates([*outs, *(u for _, u in ups),
+                             *(s.update for s in specs if s.update is not None)],
+                            ups, givens, no_default_updates)
     with paused():
-        return Function(inputs, outs, keys, _updates(updates), _givens(givens, inputs),
-                        backend, name, rewrite, fusion)
+        return Function(specs, outs, keys, ups, givens, backend, name, rewrite, fusion,
+                        borrowed)
 
 
 def _eval(v: TensorVariable, inputs: dict | None, backend: str | None):

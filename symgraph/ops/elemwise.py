@@ -230,6 +230,9 @@ class Elemwise(Op):
     All inputs have the same rank (the user functions insert the broadcast axes).
     """
     __props__ = ("scalar",)
+    positional = False
+    """Whether the value reads the element's position (a random draw): such an op only
+    runs over its own domain, never in a reduction's epilogue."""
 
     def __init__(self, scalar: ScalarOp):
         self.scalar = scalar

@@ -183,7 +183,8 @@ class _Fuser:
             changed = False
             for v in [out, *(n.outputs[0] for n in g.epilogue)]:
                 for c in self.clients(v):
-                    if c == "output" or not _fusable(c) or id(c) in self.group_of or \
+                    if c == "output" or not _fusable(c) or c.op.positional or \
+                            id(c) in self.group_of or \
                             id(c) in g.ids or self.local(c) is None or \
                             g.size >= MAX_GROUP or \
                             c.outputs[0].type.broadcastable != out.type.broadcastable:

@@ -1,0 +1,208 @@
+"""Random streams, Theano style: ``rng = sg.RandomStreams(seed)`` makes symbolic draws
+(``rng.uniform(size)``, ``rng.normal``, ``rng.binomial``, ...) whose numbers are computed
+inside the kernels that use them, by a counter-based generator (Philox-4x32-10,
+:mod:`codegen.philox`) keyed on the stream's seed and numbered by element, call and draw.
+
+A stream's state is a shared variable (``rng.state``: the two seed words and a call
+counter). Every function that uses one of its draws advances the counter after each call
+(the state's ``default_update``), so two calls give different numbers and nobody writes
+updates for it by hand; ``rng.seed(s)``, or a new stream made with the same seed and the
+same draws, gives the same numbers again. The numpy, LLVM and CUDA backends give the same
+numbers for the same seed (normal draws to within the backends' ULPs of log and cos).
+
+>>> import symgraph as sg, numpy as np
+>>> rng = sg.RandomStreams(seed=42)
+>>> f = sg.function([], rng.uniform((2, 3)))
+>>> a, b = f(), f()
+>>> bool((a != b).all()), bool(((0 <= a) & (a < 1)).all())
+(True, True)
+>>> rng.seed(42)
+>>> bool((f() == a).all())
+True
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .ops.elemwise import zeros_like
+from .ops.shape import broadcast_to, shape
+from .ops.sort import argsort
+from .tensor import floor, maximum, minimum, second
+from .config import config
+from .ops.random import MAX_TRIALS, draw
+from .types import FLOATS, INTS, as_dtype
+from .variable import SharedVariable, TensorVariable, as_tensor, constant, shared
+
+
+def _seed_words(seed: int | None) -> np.ndarray:
+    """The state for ``seed``: two 32-bit words of it (a fresh random one for None), and a
+    call counter at 0."""
+    if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise TypeError(f"a random seed is an integer, got {type(seed).__name__}")
+    seed = int(seed) % (1 << 64)
+    return np.array([seed & 0xFFFFFFFF, seed >> 32, 0], dtype=np.int64)
+
+
+class RandomStreams:
+    """Symbolic random draws from one seeded stream (Theano's
+    ``theano.tensor.shared_randomstreams.RandomStreams``; also ``sg.random.RandomStream``).
+
+    Each method returns a symbolic tensor of ``size`` (a tuple of ints and symbolic
+    scalars, or a symbolic shape such as ``x.shape``); each call of a method is a new draw
+    with numbers of its own. Sizes of 1 give axes that broadcast, as in ``sg.row``.
+    """
+
+    def __init__(self, seed: int | None = None):
+        self.state: SharedVariable = shared(_seed_words(seed), name="rng.state")
+        # advance the call counter after every call of a function that draws from it
+        self.state.default_update = self.state + constant(np.array([0, 0, 1], np.int64))
+        self._draws = 0
+
+    def seed(self, seed: int) -> None:
+        """Restart the stream: compiled functions draw what they drew after the stream was
+        made with ``seed``."""
+        self.state.set_value(_seed_words(seed))
+
+    # ---- plumbing ----------------------------------------------------------------------
+    @staticmethod
+    def _template(size, params) -> TensorVariable:
+        """A broadcast zero of the draw's shape: ``size``, or (None) the shape of the
+        parameters broadcast together."""
+        if size is None:
+            symbolic = [as_tensor(p) for p in params if not isinstance(p, (int, float))]
+            size = ()
+            if symbolic:
+                like = symbolic[0]
+                for p in symbolic[1:]:
+                    like = second(p, like)
+                size = shape(like)
+        elif isinstance(size, (int, np.integer)) or \
+                (isinstance(size, TensorVariable) and size.ndim == 0):
+            size = (size,)
+        return broadcast_to(constant(np.uint8(0)), size)
+
+    def _draw(self, dist: str, size, params=(), dtype: str | None = None,
+              compute: str | None = None, trials: int = 1, like=()) -> TensorVariable:
+        """A new draw of ``dist``; with ``size`` None, the shape of ``params`` and
+        ``like`` (parameters applied after the draw) broadcast."""
+        template = self._template(size, (*params, *like))
+        s = self.state
+        number = self._draws
+        if number >= 1 << 24:
+            raise ValueError("a stream numbers at most 2**24 draws: make another stream")
+        self._draws += 1
+        dtype = as_dtype(dtype or config.floatX)
+        return draw(dist, template, s[0], s[1], s[2], params, dtype=dtype,
+                    compute=compute or (dtype if dtype in FLOATS else "float64"),
+                    number=number, trials=trials)
+
+    @staticmethod
+    def _float(dtype, *params) -> str:
+        if dtype is not None:
+            dt = as_dtype(dtype)
+            if dt not in FLOATS:
+                raise TypeError(f"expected a float dtype (float32, float64), got {dt}")
+            return dt
+        dts = [as_tensor(p).dtype for p in params if not isinstance(p, (int, float))]
+        return "float64" if "float64" in dts else config.floatX
+
+    # ---- distributions -----------------------------------------------------------------
+    def uniform(self, size=None, low=0.0, high=1.0, ndim=None, dtype=None) -> TensorVariable:
+        """Uniform numbers in ``[low, high)``; ``size`` None takes the shape of ``low``
+        and ``high`` broadcast."""
+        dt = self._float(dtype, low, high)
+        u = self._draw("uniform", size, dtype=dt, like=(low, high))
+        if isinstance(low, (int, float)) and isinstance(high, (int, float)) and \
+                (low, high) == (0.0, 1.0):
+            return u
+        return self._fit((low + (high - low) * u).astype(dt), u, "uniform")
+
+    def normal(self, size=None, avg=0.0, std=1.0, ndim=None, dtype=None) -> TensorVariable:
+        """Normal numbers of mean ``avg`` and standard deviation ``std`` (Box-Muller)."""
+        dt = self._float(dtype, avg, std)
+        z = self._draw("normal", size, dtype=dt, like=(avg, std))
+        if isinstance(avg, (int, float)) and isinstance(std, (int, float)) and \
+                (avg, std) == (0.0, 1.0):
+            return z
+        return self._fit((avg + std * z).astype(dt), z, "normal")
+
+    def binomial(self, size=None, n: int = 1, p=0.5, ndim=None, dtype="int64"
+                 ) -> TensorVariable:
+        """Counts of successes in ``n`` trials of probability ``p`` (``n`` a Python int
+        up to :data:`~symgraph.ops.random.MAX_TRIALS`)."""
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or \
+                not 0 <= n <= MAX_TRIALS:
+            raise ValueError(f"binomial: n must be an int from 0 to {MAX_TRIALS}, got {n!r}")
+        p = self._probability(p)
+        if n == 0:
+            return zeros_like(self._draw("bernoulli", size, (p,), "bool",
+                                           p.dtype), dtype=as_dtype(dtype))
+        dist = "bernoulli" if n == 1 else "binomial"
+        return self._draw(dist, size, (p,), dtype, p.dtype, int(n))
+
+    def bernoulli(self, size=None, p=0.5, dtype="int8") -> TensorVariable:
+        """1 with probability ``p``, else 0 (``dtype="bool"`` for a mask)."""
+        p = self._probability(p)
+        return self._draw("bernoulli", size, (p,), dtype, p.dtype)
+
+    def integers(self, low, high=None, size=None, dtype="int64") -> TensorVariable:
+        """Integers in ``[low, high)`` (numpy's ``Generator.integers``; one argument:
+        ``[0, low)``). Each is ``low + floor(u * (high - low))`` for a uniform ``u`` of 53
+        bits: for ranges below 2**32 every value's probability is within 2**-21 of
+        exact."""
+        if high is None:
+            low, high = 0, low
+        dt = as_dtype(dtype)
+        if dt not in INTS:
+            raise TypeError(f"integers: expected an integer dtype, got {dt}")
+        low, high = as_tensor(low, "int64"), as_tensor(high, "int64")
+        u = self._draw("uniform", size, dtype="float64", like=(low, high))
+        span = (high - low).astype("float64")
+        k = minimum(floor(u * span), maximum(span - 1, 0)).astype("int64")
+        return self._fit((low + k).astype(dt), u, "integers")
+
+    def random_integers(self, size=None, low=0, high=1, ndim=None, dtype="int64"
+                        ) -> TensorVariable:
+        """Theano's spelling: integers in ``[low, high]``, both ends included."""
+        return self.integers(low, as_tensor(high, "int64") + 1, size, dtype)
+
+    def permutation(self, n) -> TensorVariable:
+        """A random permutation of ``range(n)`` (int64): the order that sorts ``n``
+        uniform keys of 53 bits (ties have probability below n**2 * 2**-54)."""
+        keys = self._draw("uniform", (n,), dtype="float64")
+        return argsort(keys)
+
+    def choice(self, a, size, replace: bool = True, p=None) -> TensorVariable:
+        """``size`` elements of ``a`` (a vector, or an int n for ``range(n)``); without
+        replacement the first ``size`` of a random permutation (``size`` at most len(a)),
+        with replacement uniform indices. ``p`` (probabilities) is not supported."""
+        if p is not None:
+            raise NotImplementedError("choice with probabilities p: use searchsorted on a "
+                                      "cumsum of p with uniform draws")
+        a = constant(np.arange(a)) if isinstance(a, (int, np.integer)) else as_tensor(a)
+        if a.ndim != 1:
+            raise ValueError(f"choice: a must be a vector or an int, got {a.type}")
+        n = shape(a)[0]
+        if replace:
+            return a[self.integers(0, n, size)]
+        if not isinstance(size, (int, np.integer)):
+            raise TypeError("choice without replacement takes an int size")
+        return a[self.permutation(n)[:int(size)]]
+
+    # ---- helpers -----------------------------------------------------------------------
+    @staticmethod
+    def _probability(p) -> TensorVariable:
+        p = constant(p, config.floatX) if isinstance(p, (int, float)) else as_tensor(p)
+        return p if p.dtype in FLOATS else p.astype(config.floatX)
+
+    @staticmethod
+    def _fit(out: TensorVariable, draw_: TensorVariable, what: str) -> TensorVariable:
+        if out.type.broadcastable != draw_.type.broadcastable:
+            raise ValueError(f"{what}: its parameters broadcast the draw of {draw_.type} "
+                             f"to {out.type}; give a size that covers them")
+        return out
+
+
+RandomStream = RandomStreams
