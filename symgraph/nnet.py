@@ -1,19 +1,29 @@
-"""Theano's ``tensor.nnet`` names, for code written against it: activations, softmax and
-the cross-entropy losses (all defined in :mod:`symgraph.ops.nnet`).
+"""Theano's ``tensor.nnet`` names, for code written against it, and Lasagne's objectives:
+activations, softmax and the losses (all defined in :mod:`symgraph.ops.nnet`).
 
 >>> import symgraph as sg, numpy as np
 >>> x = sg.dmatrix("x")
 >>> sg.nnet.logsoftmax is sg.nnet.log_softmax, sg.nnet.sigmoid is sg.sigmoid
 (True, True)
 """
-from .ops.nnet import (binary_crossentropy, categorical_crossentropy, elu, hard_sigmoid,
-                       log_softmax, pick, relu, sigmoid, sigmoid_binary_crossentropy,
-                       softmax, softplus, softsign)
+from .ops.nnet import (binary_crossentropy, binary_crossentropy_with_logits,
+                       categorical_crossentropy, elu, gelu, hard_sigmoid, hard_tanh, hinge,
+                       huber, huber_loss, leaky_relu, log_sigmoid, log_softmax, mse,
+                       multiclass_hinge_loss, pick, relu, selu, sigmoid,
+                       sigmoid_binary_crossentropy, silu, softmax,
+                       softmax_crossentropy_with_logits, softplus, softsign, squared_error,
+                       swish)
+
+from .random import dropout
 
 #: Theano's older spellings
 logsoftmax = log_softmax
 crossentropy_categorical_1hot = categorical_crossentropy
 
-__all__ = ["binary_crossentropy", "categorical_crossentropy", "crossentropy_categorical_1hot",
-           "elu", "hard_sigmoid", "log_softmax", "logsoftmax", "pick", "relu", "sigmoid",
-           "sigmoid_binary_crossentropy", "softmax", "softplus", "softsign"]
+__all__ = ["binary_crossentropy", "binary_crossentropy_with_logits",
+           "categorical_crossentropy", "crossentropy_categorical_1hot", "dropout", "elu", "gelu",
+           "hard_sigmoid", "hard_tanh", "hinge", "huber", "huber_loss", "leaky_relu",
+           "log_sigmoid", "log_softmax", "logsoftmax", "mse", "multiclass_hinge_loss",
+           "pick", "relu", "selu", "sigmoid", "sigmoid_binary_crossentropy", "silu",
+           "softmax", "softmax_crossentropy_with_logits", "softplus", "softsign",
+           "squared_error", "swish"]

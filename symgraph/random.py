@@ -27,7 +27,8 @@ import numpy as np
 from .ops.elemwise import zeros_like
 from .ops.shape import broadcast_to, shape
 from .ops.sort import argsort
-from .tensor import floor, maximum, minimum, second
+from .ops.special import TRAINING
+from .tensor import floor, maximum, minimum, second, where
 from .config import config
 from .ops.random import MAX_TRIALS, draw
 from .types import FLOATS, INTS, as_dtype
@@ -206,3 +207,54 @@ class RandomStreams:
 
 
 RandomStream = RandomStreams
+
+
+_default: RandomStreams | None = None
+
+
+def default_stream() -> RandomStreams:
+    """The stream layers draw from when given none (seeded at random once per process;
+    pass a seeded stream for reproducible runs)."""
+    global _default
+    if _default is None:
+        _default = RandomStreams()
+    return _default
+
+
+def dropout(x, p: float = 0.5, rng: RandomStreams | None = None, training=None,
+            rescale: bool = True) -> TensorVariable:
+    """Inverted dropout: each element of ``x`` is zeroed with probability ``p`` and the
+    others are scaled by ``1 / (1 - p)`` (unless ``rescale=False``), so the expected value
+    is ``x`` and inference needs no scaling. The mask is drawn inside the kernel that
+    applies it.
+
+    ``training``: True (always drop), False (``x`` itself), a symbolic bool scalar, or
+    None: the function's training flag (``sg.function(..., training=False)`` compiles the
+    inference form, with no draw at all).
+
+    >>> import symgraph as sg, numpy as np
+    >>> x = sg.fmatrix("x")
+    >>> h = sg.nnet.dropout(x, p=0.5, rng=sg.RandomStreams(seed=0))
+    >>> train, predict = sg.function([x], h), sg.function([x], h, training=False)
+    >>> sorted(set(train(np.ones((4, 4), "float32")).ravel().tolist()))
+    [0.0, 2.0]
+    >>> predict(np.ones((1, 2), "float32")).tolist()
+    [[1.0, 1.0]]
+    """
+    x = as_tensor(x)
+    if isinstance(p, TensorVariable) or not 0 <= p < 1:
+        raise ValueError(f"dropout: p must be a number in [0, 1), got {p!r}")
+    if p == 0 or training is False:
+        return x
+    rng = rng or default_stream()
+    dt = x.dtype if x.dtype in FLOATS else config.floatX
+    keep = rng.uniform(x.shape, dtype=dt) >= p
+    scale = np.asarray(1 / (1 - p) if rescale else 1, dt)
+    dropped = where(keep, x * scale, np.asarray(0, x.dtype)).astype(x.dtype)
+    if training is True:
+        return dropped
+    flag = TRAINING if training is None else as_tensor(training)
+    if flag.ndim or flag.dtype != "bool":
+        raise TypeError(f"dropout: training must be a bool, a bool scalar or None, got "
+                        f"{flag.type}")
+    return where(flag, dropped, x)

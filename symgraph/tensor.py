@@ -13,8 +13,13 @@ from typing import Sequence
 
 from .config import config as _config
 from .ops.blas import dot, matmul, outer, tensordot
+from .ops.constructors import (alloc, arange, diag, eye, full, full_like, identity, linspace,
+                               norm, one_hot, ones, repeat, tile, to_one_hot, tril, triu,
+                               zeros)
+from .ops.cumulative import cumprod, cumsum
 from .ops.diagonal import diagonal, trace
 from .ops.elemwise import UFUNCS, cast, clip, fill, ones_like, relu, where, zeros_like
+from .ops.einsum import einsum
 from .ops.indexing import getitem, inc_subtensor, set_subtensor, take
 from .ops.reduce import (all, any, argmax, argmin, logsumexp, max, mean, min, prod, std,
                          sum, var)

@@ -34,7 +34,7 @@ def verify_grad(fn: Callable, inputs: Sequence, n_tests: int = 2, rng=None,
     """
     rng = rng if rng is not None else np.random.default_rng(0)
     arrays = [np.array(a, dtype=np.asarray(a).dtype if np.asarray(a).dtype.kind == "f"
-                       else "float64", copy=True) for a in inputs]
+                       else "float64", copy=True, order="C") for a in inputs]
     dt = "float32" if any(a.dtype == np.float32 for a in arrays) else "float64"
     eps = eps if eps is not None else (1e-3 if dt == "float32" else 1e-6)
     abs_tol = abs_tol if abs_tol is not None else (3e-2 if dt == "float32" else 1e-5)

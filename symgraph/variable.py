@@ -71,6 +71,11 @@ class TensorVariable(Variable):
     def T(self) -> "TensorVariable":
         return _m.transpose(self)
 
+    @property
+    def broadcastable(self) -> tuple[bool, ...]:
+        """Theano's spelling of ``self.type.broadcastable``: the axes of static size 1."""
+        return self.type.broadcastable
+
     def __len__(self):
         raise TypeError("len() of a symbolic tensor is not known while building; use "
                         "x.shape[0]")
@@ -125,6 +130,9 @@ class TensorVariable(Variable):
     def sum(self, axis=None, keepdims=False, dtype=None): return _m.sum(self, axis, keepdims, dtype)
     def prod(self, axis=None, keepdims=False, dtype=None):
         return _m.prod(self, axis, keepdims, dtype)
+    def cumsum(self, axis=None, dtype=None): return _m.cumsum(self, axis, dtype)
+    def cumprod(self, axis=None, dtype=None): return _m.cumprod(self, axis, dtype)
+    def repeat(self, repeats, axis=None): return _m.repeat(self, repeats, axis)
     def mean(self, axis=None, keepdims=False): return _m.mean(self, axis, keepdims)
     def var(self, axis=None, keepdims=False, ddof=0): return _m.var(self, axis, keepdims, ddof)
     def std(self, axis=None, keepdims=False, ddof=0): return _m.std(self, axis, keepdims, ddof)

@@ -230,3 +230,54 @@ def test_permutation_and_choice():
     assert sorted(p.tolist()) == list(range(50)) and p.tolist() != list(range(50))
     assert len(set(c.tolist())) == 4 and set(c.tolist()) <= set(range(10))
     assert d.shape == (3, 5) and set(d.ravel().tolist()) <= {2.0, 4.0}
+
+
+# ---- dropout and the training flag ----------------------------------------------------
+def test_dropout_trains_and_predicts_from_one_graph():
+    from symgraph.random import dropout
+    x = sg.fmatrix("x")
+    rng = sg.RandomStreams(seed=2)
+    h = dropout(sg.tanh(x), 0.25, rng)
+    train, predict = sg.function([x], h), sg.function([x], h, training=False)
+    X = np.full((200, 100), 0.5, "float32")
+    y = train(X)
+    t = np.tanh(np.float32(0.5))
+    kept = np.unique(y[y != 0])
+    assert len(kept) == 1 and np.isclose(kept[0], t / 0.75, rtol=1e-6)
+    assert abs((y == 0).mean() - 0.25) < 0.01 and abs(y.mean() - t) < 0.01
+    np.testing.assert_allclose(predict(X), np.tanh(X), rtol=1e-6)     # vmath's ULPs
+    assert not predict.updates and [str(n.op) for n in predict.nodes] == ["tanh"]
+    state = rng.state.get_value().copy()
+    predict(X)
+    np.testing.assert_array_equal(rng.state.get_value(), state)   # predicting draws nothing
+
+
+def test_dropout_switched_at_run_time_and_fixed_forms():
+    from symgraph.random import dropout
+    x = sg.dvector("x")
+    rng = sg.RandomStreams(seed=2)
+    on = sg.shared(True, name="on")
+    f = sg.function([x], dropout(x, 0.5, rng, training=on))
+    X = np.ones(1000)
+    assert (f(X) == 0).any()
+    on.set_value(False)
+    np.testing.assert_array_equal(f(X), X)
+    assert dropout(x, 0.5, rng, training=False) is x and dropout(x, 0.0, rng) is x
+    g = sg.function([x], dropout(x, 0.5, rng, training=True), training=False)
+    assert (g(X) == 0).any()
+    with pytest.raises(ValueError, match="p must be"):
+        dropout(x, 1.0, rng)
+    with pytest.raises(TypeError, match="training must be"):
+        sg.function([x], x, training="yes")
+
+
+def test_dropout_keeps_a_row_a_row_and_nested_layers_predict():
+    from symgraph.random import dropout
+    r = sg.frow("r")
+    rng = sg.RandomStreams(seed=2)
+    assert dropout(r, 0.5, rng).type.broadcastable == (True, False)
+    x = sg.fmatrix("x")
+    h = dropout(sg.tanh(dropout(x, 0.5, rng)), 0.5, rng)
+    predict = sg.function([x], h, training=False)
+    X = np.ones((3, 3), "float32")
+    np.testing.assert_allclose(predict(X), np.tanh(X))

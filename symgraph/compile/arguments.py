@@ -8,8 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from ..graph import Variable, clone_replace, graph_inputs
-from ..variable import SharedVariable, as_tensor, new_value
+from ..graph import Variable, clone_replace, graph_inputs, toposort
+from ..ops.elemwise import Elemwise
+from ..ops.shape import DimShuffle
+from ..ops.special import TRAINING
+from ..variable import SharedVariable, as_tensor, constant, new_value
 
 
 class In:
@@ -183,3 +186,35 @@ def checked_givens(givens, inputs: list[Variable]) -> dict | None:
                              "or replace it, not both")
         out[k] = v
     return out
+
+
+def with_training_flag(exprs: list[Variable], training) -> list[Variable]:
+    """``exprs`` with the training flag read as ``training``: a ``where`` on the flag
+    becomes the branch it takes (so the other, a dropout draw say, is not in the graph and
+    its stream is not advanced), and any other use of the flag a constant."""
+    if not isinstance(training, (bool, np.bool_)):
+        raise TypeError(f"function: training must be True or False, got {training!r}")
+    if not any(v is TRAINING for v in graph_inputs(exprs)):
+        return exprs
+    memo: dict[int, Variable] = {id(TRAINING): constant(bool(training))}
+    for node in toposort(exprs):
+        ins = [memo.get(id(i), i) for i in node.inputs]
+        out = node.outputs[0]
+        if _reads_flag(node) and ins[1 + (not training)].type == out.type:
+            memo[id(out)] = ins[1 + (not training)]
+        elif any(a is not b for a, b in zip(ins, node.inputs)):
+            new = node.op.make_node(*ins)
+            new.built_at = node.built_at
+            memo.update((id(o), n) for o, n in zip(node.outputs, new.outputs))
+    return [memo.get(id(v), v) for v in exprs]
+
+
+def _reads_flag(node) -> bool:
+    """Whether ``node`` is ``where(flag, a, b)`` (the flag broadcast to any rank)."""
+    if not (isinstance(node.op, Elemwise) and node.op.scalar.name == "where"):
+        return False
+    c = node.inputs[0]
+    while c.owner is not None and isinstance(c.owner.op, DimShuffle) and \
+            all(p == "x" for p in c.owner.op.pattern):
+        c = c.owner.inputs[0]
+    return c is TRAINING

@@ -18,6 +18,7 @@ variables' ``default_update`` expressions join the updates of every function usi
 """
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from typing import Any, Callable, Sequence
@@ -35,7 +36,8 @@ from ..graph import (Apply, Constant, Variable, clone_replace, flatten, graph_in
 from ..printing import repr_svg
 from ..types import TensorType
 from ..variable import SharedVariable, TensorVariable, install
-from .arguments import In, checked_givens, checked_updates, default_updates, outputs_of
+from .arguments import (In, checked_givens, checked_updates, default_updates, outputs_of,
+                        with_training_flag)
 from .gc_pause import paused
 from .lower import lower
 
@@ -381,8 +383,8 @@ def _runtime_error(e: StepError) -> Exception:
 
 def function(inputs: Sequence[Variable | In], outputs=None, updates=None, givens=None,
              backend: str | None = None, name: str | None = None, fusion: bool = True,
-             rewrite: bool = True, no_default_updates: bool | Sequence = False
-             ) -> Function:
+             rewrite: bool = True, no_default_updates: bool | Sequence = False,
+             training: bool = True) -> Function:
     """Compile a function from ``inputs`` to ``outputs``.
 
     ``inputs``: variables, or :class:`In` for one with a default, a keyword name, state
@@ -396,6 +398,8 @@ def function(inputs: Sequence[Variable | In], outputs=None, updates=None, givens
     update) that has a ``default_update`` is updated by it too, unless ``updates`` update
     it or ``no_default_updates`` is True or lists it.
     ``givens``: ``{variable: replacement}`` substituted in the graph before compiling.
+    ``training``: the value of the training-mode flag (``sg.nnet.dropout`` and other
+    layers with a training and an inference form): ``False`` compiles the inference form.
     ``backend``: ``'numpy'`` (the reference), ``'llvm'`` or ``'cuda'``; default
     ``sg.config.backend``.
     ``fusion=False`` keeps one node per elementwise op (the unfused baseline);
@@ -426,12 +430,28 @@ def function(inputs: Sequence[Variable | In], outputs=None, updates=None, givens
     specs = [s if s is not None else In(v) for s, v in zip(specs, inputs)]
     outs, keys, borrowed = outputs_of(outputs)
     ups, givens = checked_updates(updates), checked_givens(givens, inputs)
+    outs, ups, specs = _with_training(training, outs, ups, specs)
     ups += default_updates([*outs, *(u for _, u in ups),
                              *(s.update for s in specs if s.update is not None)],
                             ups, givens, no_default_updates)
     with paused():
         return Function(specs, outs, keys, ups, givens, backend, name, rewrite, fusion,
                         borrowed)
+
+
+def _with_training(training, outs: list, ups: list, specs: list[In]):
+    """Outputs, updates and inputs (their ``update`` expressions) with the training flag
+    read as ``training`` (:func:`.arguments.with_training_flag`)."""
+    stateful = [i for i, spec in enumerate(specs) if spec.update is not None]
+    exprs = with_training_flag([*outs, *(u for _, u in ups),
+                                *(specs[i].update for i in stateful)], training)
+    n, m = len(outs), len(ups)
+    specs = list(specs)
+    for i, u in zip(stateful, exprs[n + m:]):
+        if u is not specs[i].update:
+            specs[i] = copy.copy(specs[i])
+            specs[i].update = u
+    return exprs[:n], [(s, u) for (s, _), u in zip(ups, exprs[n:n + m])], specs
 
 
 def _eval(v: TensorVariable, inputs: dict | None, backend: str | None):

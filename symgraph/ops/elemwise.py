@@ -165,6 +165,22 @@ def _cast_grad(ins, z, g):
     return [g.astype(x.dtype) if x.dtype in FLOATS else None]
 
 
+def _lower_log1mexp(b: Builder, dt: str, x: int) -> int:
+    # log(1 - e^x), x <= 0: 1 - e^x cancels near 0, where log(-expm1 x) is exact; below
+    # -ln 2 expm1 x rounds towards -1 and log1p(-e^x) is the exact one (Maechler, 2012)
+    near_zero = b.emit("gt", "bool", (x, b.const(-_LN2, dt)))
+    return b.emit("select", dt, (
+        near_zero, b.emit("log", dt, (b.emit("neg", dt, (b.emit("expm1", dt, (x,)),)),)),
+        b.emit("log1p", dt, (b.emit("neg", dt, (b.emit("exp", dt, (x,)),)),))))
+
+
+def _lower_xlogx(b: Builder, dt: str, x: int) -> int:
+    # the limit at 0, where the product is 0 * -inf
+    zero = b.const(0, dt)
+    return b.emit("select", dt, (b.emit("eq", "bool", (x, zero)), zero,
+                                 b.emit("mul", dt, (x, b.emit("log", dt, (x,))))))
+
+
 SCALAR_OPS: dict[str, ScalarOp] = {}
 
 
@@ -200,6 +216,13 @@ _reg(
              lambda b, dt, x: b.emit("div", dt, (b.const(1, dt), x))),
     ScalarOp("rsqrt", 1, "float", None, lambda ins, z, g: [-0.5 * g * z * z * z],
              lambda b, dt, x: b.emit("div", dt, (b.const(1, dt), b.emit("sqrt", dt, (x,))))),
+    # log(1 - exp(x)) for x <= 0 (NaN above), and x * log(x) with 0 at 0: what the
+    # stabilize rewrites make of those forms. The derivative -e^x / (1 - e^x) is written
+    # with the output: it is -inf at x = 0 (a rule of x alone sees +0 and gives +inf)
+    ScalarOp("log1mexp", 1, "float", None, lambda ins, z, g: [-g * F.exp(ins[0] - z)],
+             _lower_log1mexp),
+    ScalarOp("xlogx", 1, "float", None, lambda ins, z, g: [g * (F.log(ins[0]) + 1)],
+             _lower_xlogx),
     *(ScalarOp(n, 1, "round", None, _zero_grads) for n in ("floor", "ceil", "trunc")),
     ScalarOp("round", 1, "rint", None, _zero_grads),
     *(ScalarOp(n, 2, "cmp", oc, _no_grads) for n, oc in [
@@ -395,11 +418,19 @@ def relu(x) -> Variable:
 
 
 def zeros_like(x, dtype=None) -> Variable:
+    """numpy's ``zeros_like``: zeros in ``x``'s shape and dtype (or ``dtype``).
+
+    >>> import symgraph as sg
+    >>> x = sg.fvector("x")
+    >>> sg.zeros_like(x, dtype="int32").eval({x: [1.5, 2.5]}).tolist()
+    [0, 0]
+    """
     x = as_tensor(x)
     return UFUNCS["second"](x, constant(0, dtype or x.dtype))
 
 
 def ones_like(x, dtype=None) -> Variable:
+    """numpy's ``ones_like``: ones in ``x``'s shape and dtype (or ``dtype``)."""
     x = as_tensor(x)
     return UFUNCS["second"](x, constant(1, dtype or x.dtype))
 

@@ -188,8 +188,12 @@ def _shape_vector(shape) -> tuple[Variable, tuple[int | None, ...]]:
         if shape.ndim != 1 or shape.dtype not in INTS or shape.type.shape[0] is None:
             raise TypeError(f"a shape must be an integer vector of static length, got "
                             f"{shape.type}")
-        static = tuple(int(v) for v in shape.data) if isinstance(shape, Constant) else \
-            (None,) * shape.type.shape[0]
+        if isinstance(shape, Constant):
+            static = tuple(int(v) for v in shape.data)
+        elif shape.owner is not None and isinstance(shape.owner.op, Shape):
+            static = shape.owner.inputs[0].type.shape      # x.shape: what x's type knows
+        else:
+            static = (None,) * shape.type.shape[0]
         return cast(shape, "int64"), static
     if isinstance(shape, (int, np.integer)):
         shape = (shape,)

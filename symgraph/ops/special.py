@@ -1,4 +1,5 @@
-"""Ops that change how a graph is differentiated, not what it computes.
+"""Ops that change how a graph is differentiated, not what it computes, and the training
+flag that says which of two graphs it is.
 
 >>> import symgraph as sg, numpy as np
 >>> x = sg.dvector("x")
@@ -10,7 +11,7 @@ from __future__ import annotations
 from codegen.program import LibraryCall
 
 from ..graph import Apply, Op, Variable
-from ..types import FLOATS
+from ..types import FLOATS, TensorType
 from ..variable import as_tensor
 from .elemwise import zeros_like
 
@@ -33,3 +34,24 @@ class StopGradient(Op):
 def stop_gradient(x) -> Variable:
     """``x``, with no gradient flowing back through it."""
     return StopGradient()(as_tensor(x))
+
+
+TRAINING = TensorType("bool", ())("training")
+"""The training-mode flag: a bool scalar that layers such as ``sg.nnet.dropout`` read to
+choose between their training and inference forms, and that ``sg.function`` replaces by a
+constant (its ``training`` argument, True by default). One graph then compiles into a
+training function and a prediction function, and the rewrites drop the branch a function
+never takes (the prediction function draws no dropout mask)."""
+
+
+def training_flag() -> Variable:
+    """The graph's training-mode flag (see :data:`TRAINING`).
+
+    >>> import symgraph as sg, numpy as np
+    >>> x = sg.dvector("x")
+    >>> y = sg.where(sg.ops.special.training_flag(), x * 2, x)
+    >>> train, predict = sg.function([x], y), sg.function([x], y, training=False)
+    >>> train([1.0]).tolist(), predict([1.0]).tolist()
+    ([2.0], [1.0])
+    """
+    return TRAINING

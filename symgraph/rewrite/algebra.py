@@ -111,6 +111,21 @@ def fill_from_shape(fg, node):
     return None if src is x else [F.second(src, c)]
 
 
+@register("canonicalize", tracks=[Elemwise], names=("where",))
+def where_constant(fg, node):
+    """``where(c, a, b)`` with a constant scalar condition is the branch it takes; the
+    other is then not computed (a prediction function's dropout draws nothing)."""
+    c, a, b = node.inputs
+    v = scalar_value(c)
+    if v is None or not all(c.type.broadcastable):
+        return None
+    out = node.outputs[0]
+    taken, other = (a, b) if v else (b, a)
+    if same_shape(taken, out):
+        return [as_type_of(taken, out)]
+    return [as_type_of(F.second(other, taken), out)]
+
+
 @register("canonicalize", tracks=[Count])
 def count_from_shape(fg, node):
     """``count(x)`` reads only x's shape: it takes it from x's earliest elementwise input

@@ -64,6 +64,60 @@ def log_sigmoid(fg, node):
     return None
 
 
+def _log_one_plus(node):
+    """For ``log(1 + a)`` or ``log1p(a)``: ``a``, else None."""
+    if ew(node.outputs[0], "log1p"):
+        return node.inputs[0]
+    inner = ew(node.inputs[0], "add")
+    return _other(inner, 1) if inner and ew(node.outputs[0], "log") else None
+
+
+@register("stabilize", tracks=[Elemwise], names=("log", "log1p"))
+def log1p_exp_form(fg, node):
+    """log(1 + exp(x)), log1p(exp(x)) -> softplus(x) (exp overflows from x = 89 in
+    float32, 710 in float64)."""
+    a = _log_one_plus(node)
+    e = ew(a, "exp") if a is not None else None
+    out = node.outputs[0]
+    if not e or not same_shape(e.inputs[0], out) or F.softplus(e.inputs[0]).dtype != out.dtype:
+        return None
+    return [F.softplus(e.inputs[0])]
+
+
+@register("stabilize", tracks=[Elemwise], names=("log", "log1p"))
+def log1mexp_form(fg, node):
+    """log(1 - exp(x)), log1p(-exp(x)), log(-expm1(x)) -> log1mexp(x) (each of them
+    loses all digits on one side of -ln 2: 1 - exp(x) near 0, expm1 far below it)."""
+    out, arg = node.outputs[0], node.inputs[0]
+    x = None
+    if ew(out, "log"):
+        sub, neg = ew(arg, "sub"), ew(arg, "neg")
+        if sub and is_const(sub.inputs[0], 1) and ew(sub.inputs[1], "exp"):
+            x = sub.inputs[1].owner.inputs[0]
+        elif neg and ew(neg.inputs[0], "expm1"):
+            x = neg.inputs[0].owner.inputs[0]
+    elif ew(out, "log1p"):
+        neg = ew(arg, "neg")
+        if neg and ew(neg.inputs[0], "exp"):
+            x = neg.inputs[0].owner.inputs[0]
+    if x is None or not same_shape(x, out) or F.log1mexp(x).dtype != out.dtype:
+        return None
+    return [F.log1mexp(x)]
+
+
+@register("stabilize", tracks=[Elemwise], names=("mul",))
+def xlogx_form(fg, node):
+    """x * log(x) -> xlogx(x) (0 at x = 0, where the product is 0 * -inf = nan)."""
+    if not ew(node.outputs[0], "mul"):
+        return None
+    a, b = node.inputs
+    for x, lg in ((a, b), (b, a)):
+        log_node = ew(lg, "log")
+        if log_node and log_node.inputs[0] is x and F.xlogx(x).dtype == node.outputs[0].dtype:
+            return [F.xlogx(x)]
+    return None
+
+
 @register("stabilize", tracks=[Elemwise], names=("log",))
 def log_sum_exp(fg, node):
     """log(sum(exp(x))) -> logsumexp(x) (with the max shift: no overflow)."""

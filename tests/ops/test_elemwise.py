@@ -53,6 +53,9 @@ UNARY = {
     "sigmoid": (_in_exp_dtype(lambda x: 1 / (1 + np.exp(-x))), (-3, 3)),
     "softplus": (_in_exp_dtype(lambda x: np.logaddexp(0, x)), (-3, 3)),
     "rsqrt": (_in_exp_dtype(lambda x: 1 / np.sqrt(x)), (0.1, 5)),
+    "log1mexp": (_in_exp_dtype(lambda x: np.log(-np.expm1(x))), (-0.6, -0.01)),
+    "xlogx": (_in_exp_dtype(lambda x: np.where(x == 0, 0, x * np.log(np.where(x == 0, 1, x)))),
+              (0, 5)),
     # reciprocal is 1 / x (as in Theano): numpy's integer reciprocal truncates to 0
     "reciprocal": (lambda x: np.true_divide(1, x), (0.2, 3)),
 }
@@ -77,7 +80,7 @@ BOOL_ARITH = {"add", "sub", "mul", "floor_divide", "mod", "power", "neg", "abs",
 TRANSCENDENTAL = ["exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt", "sin",
                   "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",
                   "arcsinh", "arccosh", "arctanh", "erf", "erfc", "sigmoid", "softplus",
-                  "rsqrt", "arctan2"]
+                  "rsqrt", "arctan2", "log1mexp", "xlogx"]
 
 
 def sym(name):

@@ -201,3 +201,173 @@ def test_theano_namespace():
     assert sg.softmax(x).type == x.type and sg.log_softmax(x, axis=0).type == x.type
     with pytest.raises(ValueError, match="axis 2 is out of range"):
         sg.softmax(x, axis=2)
+
+
+# ---------------------------------------------------------------- Lasagne-style losses
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_mse_is_the_squared_error_per_element(dtype):
+    p, t = RNG.normal(0, 2, (3, 4)).astype(dtype), RNG.normal(0, 2, (4,)).astype(dtype)
+    check_values(sg.nnet.mse, lambda p, t: (p - t) ** 2, [p, t])            # broadcast
+    check_values(sg.nnet.squared_error, lambda p, t: (p - t) ** 2, [non_contiguous(p), p])
+    check_values(sg.nnet.mse, lambda p, t: (p - t) ** 2, [p[:0], p[:0]], backends=["numpy"])
+    check_grad(sg.nnet.mse, [p, np.tile(t, (3, 1))])
+
+
+def np_huber(p, t, delta):
+    d = np.abs(p - t)
+    return np.where(d <= delta, 0.5 * d ** 2, delta * (d - 0.5 * delta))
+
+
+@pytest.mark.parametrize("delta", [1.0, 0.5])
+def test_huber_like_lasagne(delta):
+    p, t = RNG.normal(0, 2, (3, 4)), RNG.normal(0, 2, (3, 4))
+    d = np.abs(p - t)
+    p[np.abs(d - delta) < 0.05] += 0.2          # finite differences off |d| = delta
+    check_values(lambda p, t: sg.nnet.huber(p, t, delta), lambda p, t: np_huber(p, t, delta),
+                 [p, t])
+    check_values(lambda p, t: sg.nnet.huber_loss(p, t, delta),
+                 lambda p, t: np_huber(p, t, delta).astype("float32"),
+                 [p.astype("float32"), t.astype("float32")])
+    check_grad(lambda p, t: sg.nnet.huber(p, t, delta), [p, t])
+    big = sg.dvector("big")
+    loss = sg.nnet.huber(big, 0.0, delta)
+    value, grad = sg.function([big], [loss, sg.grad(loss.sum(), big)])(np.array([-1e4, 1e4]))
+    np.testing.assert_allclose(value, delta * (1e4 - delta / 2))
+    np.testing.assert_array_equal(grad, [-delta, delta])
+
+
+def test_hinge_takes_either_target_convention():
+    s = RNG.normal(0, 2, (3, 4))
+    y01 = RNG.integers(0, 2, (3, 4))
+    s[np.abs(np.abs(s) - 1) < 0.05] = 0.5       # off the kink at y * s = 1
+    ref = lambda s, t: np.maximum(0, 1 - s * np.where(t > 0, 1, -1))  # noqa: E731
+    check_values(sg.nnet.hinge, ref, [s, y01.astype("float64")])
+    check_values(sg.nnet.hinge, ref, [s, (2 * y01 - 1).astype("int8")])
+    check_values(lambda s, t: sg.nnet.hinge(s, t, delta=2.0),
+                 lambda s, t: np.maximum(0, 2 - s * np.where(t > 0, 1, -1)).astype("float32"),
+                 [s.astype("float32"), y01.astype("float32")])
+    check_grad(lambda v: sg.nnet.hinge(v, sg.constant(y01)), [s])
+
+
+def np_multiclass_hinge(p, labels, delta=1.0):
+    correct = np.take_along_axis(p, labels[..., None], -1)[..., 0]
+    others = np.where(np.eye(p.shape[-1], dtype=bool)[labels], -np.inf, p).max(-1)
+    return np.maximum(0, others - correct + delta)
+
+
+def test_multiclass_hinge_loss_like_lasagne():
+    p, labels = RNG.normal(0, 1, (6, 4)), RNG.integers(0, 4, 6)
+    check_values(sg.nnet.multiclass_hinge_loss, np_multiclass_hinge, [p, labels])
+    check_values(sg.nnet.multiclass_hinge_loss, lambda p, t: np_multiclass_hinge(p, t.argmax(-1)),
+                 [p, np.eye(4)[labels]])
+    check_values(lambda p, t: sg.nnet.multiclass_hinge_loss(p, t, delta=0.5),
+                 lambda p, t: np_multiclass_hinge(p, t, 0.5).astype("float32"),
+                 [p.astype("float32"), labels.astype("int32")])
+    p3, l3 = RNG.normal(0, 1, (2, 3, 5)), RNG.integers(0, 5, (2, 3))
+    check_values(sg.nnet.multiclass_hinge_loss, np_multiclass_hinge, [non_contiguous(p3), l3])
+    check_grad(lambda v: sg.nnet.multiclass_hinge_loss(v, sg.constant(labels)), [p])
+    check_grad(lambda v: sg.nnet.multiclass_hinge_loss(v, sg.constant(np.eye(4)[labels])), [p])
+    f = sg.function([q := sg.dmatrix("q"), t := sg.lvector("t")],
+                    sg.nnet.multiclass_hinge_loss(q, t))
+    with pytest.raises(IndexError, match="out of range for 4 classes"):
+        f(p[:2], np.array([0, 4]))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_binary_crossentropy_with_logits_is_stable(dtype):
+    z = np.array([-1e4, -800.0, -30.0, -1.0, 0.0, 1.0, 30.0, 800.0, 1e4], dtype)
+    t = np.array([1.0, 0.0, 1.0, 0.0, 1.0, 0.5, 0.0, 1.0, 0.0], dtype)
+    v, w = sg.tensor("v", dtype, (None,)), sg.tensor("w", dtype, (None,))
+    loss = sg.nnet.binary_crossentropy_with_logits(v, w)
+    assert sg.nnet.sigmoid_binary_crossentropy is sg.nnet.binary_crossentropy_with_logits
+    zz = z.astype("float64")
+    want = t * np.logaddexp(0, -zz) + (1 - t) * np.logaddexp(0, zz)
+    want_grad = np.exp(-np.logaddexp(0, -zz)) - t                    # sigmoid(z) - t
+    for backend in ["numpy", "llvm"]:
+        value, grad = sg.function([v, w], [loss, sg.grad(loss.sum(), v)], backend=backend)(z, t)
+        assert value.dtype == dtype and np.isfinite(value).all() and np.isfinite(grad).all()
+        np.testing.assert_allclose(value, want, rtol=1e-6 if dtype == "float32" else 1e-12)
+        np.testing.assert_allclose(grad, want_grad, rtol=1e-6, atol=1e-7)
+
+
+# ---------------------------------------------------------------- label smoothing
+def np_smoothed_xent(log_p, targets, eps):
+    """Labels (one axis less) become one-hot rows; targets become (1 - eps) t + eps / k."""
+    k = log_p.shape[-1]
+    t = np.eye(k)[targets] if targets.ndim < log_p.ndim else targets
+    return -(((1 - eps) * t + eps / k) * log_p).sum(axis=-1)
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_categorical_crossentropy_label_smoothing(eps):
+    p, labels = probs((5, 4)), RNG.integers(0, 4, 5)
+    onehot = np.eye(4)[labels]
+    fn = lambda p, t: sg.categorical_crossentropy(p, t, label_smoothing=eps)  # noqa: E731
+    ref = lambda p, t: np_smoothed_xent(np.log(p), t, eps)  # noqa: E731
+    check_values(fn, ref, [p, labels])
+    check_values(fn, ref, [p, onehot])
+    check_values(fn, lambda p, t: ref(p, t).astype("float32"),
+                 [p.astype("float32"), labels.astype("int32")])
+    check_values(fn, ref, [non_contiguous(probs((2, 3, 4))), RNG.integers(0, 4, (2, 3))])
+    check_grad(lambda q: fn(q, sg.constant(labels)), [p])
+    check_grad(fn, [p, onehot])
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.2])
+def test_softmax_crossentropy_with_logits(eps):
+    z, labels = RNG.normal(0, 3, (5, 4)), RNG.integers(0, 4, 5)
+    fn = lambda z, t: sg.nnet.softmax_crossentropy_with_logits(z, t, eps)  # noqa: E731
+    ref = lambda z, t: np_smoothed_xent(np_log_softmax(z), t, eps)  # noqa: E731
+    check_values(fn, ref, [z, labels])
+    check_values(fn, ref, [z, np.eye(4)[labels]])
+    check_values(fn, ref, [z, probs((5, 4))])                                # soft targets
+    check_values(fn, lambda z, t: ref(z, t).astype("float32"),
+                 [z.astype("float32"), labels.astype("uint8")])
+    check_values(fn, ref, [non_contiguous(RNG.normal(0, 1, (2, 3, 4))), RNG.integers(0, 4, (2, 3))])
+    check_values(fn, ref, [np.zeros((0, 4)), labels[:0]], backends=["numpy"])
+    check_grad(lambda v: fn(v, sg.constant(labels)), [z])
+    check_grad(fn, [z, probs((5, 4))])
+
+
+LABELS3 = np.array([1, 0, 2])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("how", ["logits", "softmax then probabilities"])
+def test_smoothed_cross_entropy_of_large_logits_is_finite(how, dtype):
+    big = np.array([[1e4, 0.0, -1e4], [0.0, 1e4, 0.0], [1.0, 2.0, 3.0]], dtype)
+    z, t = sg.tensor("z", dtype, (None, None)), sg.lvector("t")
+    loss = (sg.nnet.softmax_crossentropy_with_logits(z, t, 0.1) if how == "logits" else
+            sg.categorical_crossentropy(sg.softmax(z), t, label_smoothing=0.1)).sum()
+    value, grad = sg.function([z, t], [loss, sg.grad(loss, z)])(big, LABELS3)
+    log_p = np_log_softmax(big.astype("float64"))
+    q = 0.9 * np.eye(3)[LABELS3] + 0.1 / 3
+    np.testing.assert_allclose(value, np_smoothed_xent(log_p, LABELS3, 0.1).sum(), rtol=1e-6)
+    np.testing.assert_allclose(grad, np.exp(log_p) - q, atol=1e-6)
+
+
+
+def test_loss_errors():
+    p, t = sg.dmatrix("p"), sg.lvector("t")
+    for bad in (1.0, -0.1, "0.1", True):
+        with pytest.raises(ValueError, match=r"categorical_crossentropy: label_smoothing must "
+                                             r"be a number in \[0, 1\), got "):
+            sg.categorical_crossentropy(p, t, label_smoothing=bad)
+    with pytest.raises(ValueError, match="softmax_crossentropy_with_logits: label_smoothing"):
+        sg.nnet.softmax_crossentropy_with_logits(p, t, 1.5)
+    with pytest.raises(TypeError, match=r"softmax_crossentropy_with_logits: targets "
+                                        r"float64\(\?,\) fit neither form for scores "
+                                        r"float64\(\?, \?\).*\n  built at .*test_nnet"):
+        sg.nnet.softmax_crossentropy_with_logits(p, sg.dvector("t"))
+    with pytest.raises(TypeError, match="multiclass_hinge_loss: targets .* fit neither form"):
+        sg.nnet.multiclass_hinge_loss(p, sg.dtensor3("t"))
+    with pytest.raises(ValueError, match="huber: delta must be positive, got 0"):
+        sg.nnet.huber(p, p, delta=0)
+
+
+def test_loss_names():
+    for name in ("mse", "squared_error", "huber", "huber_loss", "hinge",
+                 "multiclass_hinge_loss", "binary_crossentropy_with_logits",
+                 "softmax_crossentropy_with_logits"):
+        assert callable(getattr(sg.nnet, name)), name
+    assert sg.nnet.squared_error is sg.nnet.mse and sg.nnet.huber_loss is sg.nnet.huber

@@ -2,6 +2,8 @@
 the graph as written too, to show the difference is real (so the test could fail)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -126,3 +128,107 @@ def test_softmax_cross_entropy_of_large_logits_is_finite_with_the_right_gradient
     assert np.isfinite(value) and np.isfinite(grad).all(), (value, grad)
     np.testing.assert_allclose(value, want_value, rtol=1e-12)
     np.testing.assert_allclose(grad, want_grad, atol=1e-12)
+
+
+# ---- softplus, log1mexp and xlogx: forms of one function of x that overflow, cancel or
+# meet 0 * -inf, become the scalar op computing it stably (on every backend)
+
+BACKENDS = ["numpy", "llvm"]
+
+
+def stable_ops(f) -> list[str]:
+    """What the compiled function runs, fused kernels seen through to their ops."""
+    return [label for n in f.nodes for label in getattr(n.op, "labels", [str(n.op)])]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("make", [
+    lambda x: sg.log(1 + sg.exp(x)), lambda x: sg.log(sg.exp(x) + 1),
+    lambda x: sg.log1p(sg.exp(x))], ids=["log(1+exp)", "log(exp+1)", "log1p(exp)"])
+def test_log_one_plus_exp_becomes_softplus(make, dtype, backend):
+    x = sg.tensor("x", dtype, (None,))
+    f = sg.function([x], [make(x), sg.grad(make(x).sum(), x)], backend=backend)
+    assert f.rewrite_log.counts["log1p_exp_form"] >= 1 and "softplus" in stable_ops(f)
+    assert not {"exp", "log", "log1p"} & set(stable_ops(f)), stable_ops(f)
+    a = np.array([100.0, 1000.0, 1e4, -1e4, -30.0, 0.0, 2.5], dtype)
+    (value, grad), naive = f(a), sg.function([x], make(x), rewrite=False, backend=backend)(a)
+    assert np.isinf(naive[1]) and (dtype == "float64" or np.isinf(naive[0])), naive
+    b = a.astype("float64")
+    np.testing.assert_allclose(value, np.logaddexp(0, b),
+                               rtol=1e-6 if dtype == "float32" else 1e-15)
+    np.testing.assert_allclose(grad, np.exp(-np.logaddexp(0, -b)), rtol=1e-6)   # sigmoid
+    assert value.dtype == grad.dtype == dtype
+
+
+LOG1MEXP_FORMS = {"log(1-exp)": lambda x: sg.log(1 - sg.exp(x)),
+                  "log1p(-exp)": lambda x: sg.log1p(-sg.exp(x)),
+                  "log(-expm1)": lambda x: sg.log(-sg.expm1(x))}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("form", list(LOG1MEXP_FORMS))
+def test_log_one_minus_exp_becomes_log1mexp(form, dtype, backend):
+    make = LOG1MEXP_FORMS[form]
+    x = sg.tensor("x", dtype, (None,))
+    f = sg.function([x], [make(x), sg.grad(make(x).sum(), x)], backend=backend)
+    assert f.rewrite_log.counts["log1mexp_form"] >= 1 and "log1mexp" in stable_ops(f)
+    a = np.array([-1e-20, -50.0, -1e-3, -0.5, -math.log(2), -2.0, -1e4], dtype)
+    (value, grad), naive = f(a), sg.function([x], make(x), rewrite=False, backend=backend)(a)
+    # each form loses one end: log(0) = -inf near 0, or log(1.0) = 0 far below it
+    exact = [math.log(1e-20), -math.exp(-50.0)]
+    assert np.isinf(naive[0]) or naive[1] == 0.0, naive
+    assert np.isfinite(value).all() and np.isfinite(grad).all(), (value, grad)
+    rtol = 1e-6 if dtype == "float32" else 1e-14
+    np.testing.assert_allclose(value[:2], exact, rtol=rtol)
+    b = a.astype("float64")
+    with np.errstate(all="ignore"):     # each side's form computed on both sides
+        want = np.where(b > -math.log(2), np.log(-np.expm1(b)), np.log1p(-np.exp(b)))
+        want_grad = -1 / np.expm1(-b)
+    np.testing.assert_allclose(value, want, rtol=rtol, atol=1e-30)
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-5 if dtype == "float32" else 1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("make", [lambda x: x * sg.log(x), lambda x: sg.log(x) * x],
+                         ids=["x*log(x)", "log(x)*x"])
+def test_x_log_x_becomes_xlogx(make, dtype, backend):
+    x = sg.tensor("x", dtype, (None,))
+    f = sg.function([x], [make(x), sg.grad(make(x).sum(), x)], backend=backend)
+    assert f.rewrite_log.counts["xlogx_form"] >= 1 and "xlogx" in stable_ops(f)
+    a = np.array([0.0, 1e-30, 0.5, 1.0, 3.0, 1e4], dtype)
+    (value, grad), naive = f(a), sg.function([x], make(x), rewrite=False, backend=backend)(a)
+    assert np.isnan(naive[0]) and value[0] == 0.0 and grad[0] == -np.inf
+    b = a[1:].astype("float64")
+    rtol = 1e-6 if dtype == "float32" else 1e-15
+    np.testing.assert_allclose(value[1:], b * np.log(b), rtol=rtol)
+    np.testing.assert_allclose(grad[1:], np.log(b) + 1, rtol=rtol)
+
+
+def test_near_misses_are_left_alone():
+    x, y = sg.dvector("x"), sg.dvector("y")
+    b = sg.tensor("b", "float64", (1,))
+    for out, rule in [(x * sg.log(y), "xlogx_form"), (sg.log(2 - sg.exp(x)), "log1mexp_form"),
+                      (sg.log(1 + sg.exp(x) * 2), "log1p_exp_form"),
+                      (sg.log1p(sg.exp(x) + 1), "log1p_exp_form"),
+                      # the 1 broadcasts b: softplus(b) would have b's shape, not the sum's
+                      (sg.log(np.ones(3) + sg.exp(b)), "log1p_exp_form")]:
+        f = sg.function([x, y, b], out)
+        assert f.rewrite_log.counts[rule] == 0, (out, f.rewrite_log)
+    got = sg.function([b], sg.log(np.ones(3) + sg.exp(b)))(np.array([0.0]))
+    np.testing.assert_allclose(got, [math.log(2)] * 3)
+
+
+def test_entropy_of_a_softmax_keeps_the_log_softmax_form():
+    # log(softmax) -> log_softmax fires first: p * log_softmax(z) has a finite gradient
+    # where p underflows to 0, which xlogx(p) (gradient log(p) + 1 = -inf) would not
+    z = sg.dmatrix("z")
+    p = sg.softmax(z)
+    entropy = -(p * sg.log(p)).sum()
+    f = sg.function([z], [entropy, sg.grad(entropy, z)])
+    assert f.rewrite_log.counts["log_softmax_form"] == 1
+    assert f.rewrite_log.counts["xlogx_form"] == 0
+    value, grad = f(np.array([[1e4, 0.0, 1.0], [0.5, 1.0, 2.0]]))
+    assert np.isfinite(value) and np.isfinite(grad).all(), (value, grad)
