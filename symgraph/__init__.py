@@ -20,8 +20,7 @@ from .printing import debugprint, to_dot, to_networkx, to_svg
 from .compile.function import Function, function, kernel_sources
 from .compile.arguments import In, Out
 from .testing import GradientError, verify_grad
-from . import nnet
-from . import random
+from . import init, nnet, random, regularization, updates
 from .random import RandomStreams
 
 __version__ = "0.1.0"

@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--quick", action="store_true", help="a small, fast smoke run")
     bench.add_argument("--backend", choices=["llvm", "cuda"], default="llvm",
                        help="the backend the kernel benchmarks run on")
+    bench.add_argument("--json", action="store_true",
+                       help="print the results as one JSON object (the adam workload)")
     args = parser.parse_args(argv)
     if args.command == "demo":
         from .demo import main as demo_main
@@ -33,8 +35,12 @@ def main(argv: list[str] | None = None) -> int:
         if reason:
             print(f"bench --backend {args.backend}: {reason}", file=sys.stderr)
             return 1
+    if args.json and args.workload != "adam":
+        parser.error("--json applies to the adam workload")
     if args.workload == "kernels":
         WORKLOADS["kernels"](args.quick, backend=args.backend)
+    elif args.workload == "adam":
+        WORKLOADS["adam"](args.quick, as_json=args.json)
     else:
         WORKLOADS[args.workload](args.quick)
     return 0

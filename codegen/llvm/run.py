@@ -279,8 +279,8 @@ class CompiledKernel:
                 for i, a in enumerate(inputs):
                     if a is o:
                         key.append(i)
-                    elif not (f.owndata and a.flags.owndata):   # owners never overlap
-                        return None
+                    elif not (f.owndata and a.flags.owndata) and np.may_share_memory(a, o):
+                        return None     # owners never overlap; views are checked
         return tuple(key)
 
     def _launch(self, inputs, outputs, shape) -> tuple[Launch, list, list, list]:

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import compile, dropout, graph, kernels, threads
+from . import adam, compile, dropout, graph, kernels, threads
 
 WORKLOADS: dict[str, Callable[[bool], None]] = {
+    "adam": adam.run,
     "compile": compile.run,
     "dropout": dropout.run,
     "graph": graph.run,

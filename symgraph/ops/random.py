@@ -11,7 +11,7 @@ varies along (those of static size 1 repeat the same numbers, as broadcasting do
 
 >>> import symgraph as sg
 >>> rng = sg.RandomStreams(seed=1)
->>> u = rng.uniform((2, 3))
+>>> u = rng.uniform((2, 3), dtype="float64")
 >>> u.owner.op
 uniform{float64, draw 0}
 """
