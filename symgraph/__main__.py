@@ -8,13 +8,17 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the chosen command; returns the exit status."""
     from .bench import WORKLOADS
-    from .demo import EPOCHS
+    from .demo import EPOCHS, OPTIMIZERS
     parser = argparse.ArgumentParser(prog="python -m symgraph",
                                      description="symgraph: demo and benchmarks")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="train a small MLP on scikit-learn's digits")
     demo.add_argument("--epochs", type=int, default=EPOCHS)
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--optimizer", choices=OPTIMIZERS, default="momentum",
+                      help="momentum SGD (default) or Adam (sg.updates.adam)")
+    demo.add_argument("--dropout", type=float, default=0.0, metavar="P",
+                      help="dropout probability on the hidden layer (default 0: none)")
     bench = sub.add_parser("bench", help="run a benchmark and print its measurements")
     bench.add_argument("workload", nargs="?", default="kernels", choices=sorted(WORKLOADS),
                        help="what to measure (default: kernels, fused vs unfused vs peers)")
@@ -26,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "demo":
         from .demo import main as demo_main
-        return demo_main(epochs=args.epochs, seed=args.seed)
+        return demo_main(epochs=args.epochs, seed=args.seed, optimizer=args.optimizer,
+                         dropout=args.dropout)
     if args.backend != "llvm":
         if args.workload != "kernels":
             parser.error("--backend applies to the kernels workload")

@@ -5,7 +5,10 @@ differentiates it, and one compiled function does a whole momentum-SGD step. The
 lives in shared variables and each step takes only the minibatch's row numbers (``givens``
 swaps the inputs for ``data[idx]``), so a step moves no data between calls.
 
-Run it with ``python -m symgraph demo``.
+Run it with ``python -m symgraph demo``; ``--optimizer adam --dropout 0.2`` trains with
+Adam (``sg.updates.adam``) and dropout on the hidden layer (``sg.nnet.dropout``, its mask
+drawn inside the step's kernels; the evaluation function is the same graph compiled with
+``training=False``).
 """
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ HIDDEN = 64
 BATCH = 32
 LEARNING_RATE = 0.05
 MOMENTUM = 0.9
+ADAM_LEARNING_RATE = 0.003
+OPTIMIZERS = ("momentum", "adam")
 
 
 def load_digits(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -41,7 +46,8 @@ def init_layer(rng: np.random.Generator, n_in: int, n_out: int, name: str):
             sg.shared(np.zeros(n_out, sg.config.floatX), name=f"b{name}"))
 
 
-def build(x_train: np.ndarray, y_train: np.ndarray, seed: int):
+def build(x_train: np.ndarray, y_train: np.ndarray, seed: int, optimizer: str = "momentum",
+          dropout: float = 0.0):
     """Compile ``(step, evaluate)``: ``step(idx)`` trains on the training rows ``idx`` and
     returns their mean loss; ``evaluate(x, y)`` returns ``[mean loss, accuracy]``."""
     rng = np.random.default_rng(seed)
@@ -51,31 +57,38 @@ def build(x_train: np.ndarray, y_train: np.ndarray, seed: int):
     params = [w1, b1, w2, b2]
 
     x, y = sg.matrix("x"), sg.lvector("y")
-    p = sg.nnet.softmax(sg.dot(sg.tanh(sg.dot(x, w1) + b1), w2) + b2)
+    hidden = sg.nnet.dropout(sg.tanh(sg.dot(x, w1) + b1), dropout, sg.RandomStreams(seed))
+    p = sg.nnet.softmax(sg.dot(hidden, w2) + b2)
     loss = sg.categorical_crossentropy(p, y).mean()
     accuracy = sg.mean(sg.cast(sg.eq(sg.argmax(p, axis=1), y), sg.config.floatX))
 
-    velocities = [sg.shared(np.zeros_like(q.get_value()), name=f"v_{q.name}") for q in params]
-    updates = []
-    for q, v, g in zip(params, velocities, sg.grad(loss, params)):
-        v_new = MOMENTUM * v - LEARNING_RATE * g
-        updates += [(v, v_new), (q, q + v_new)]
+    if optimizer == "adam":
+        updates = sg.updates.adam(loss, params, learning_rate=ADAM_LEARNING_RATE)
+    else:
+        velocities = [sg.shared(np.zeros_like(q.get_value()), name=f"v_{q.name}")
+                      for q in params]
+        updates = []
+        for q, v, g in zip(params, velocities, sg.grad(loss, params)):
+            v_new = MOMENTUM * v - LEARNING_RATE * g
+            updates += [(v, v_new), (q, q + v_new)]
 
     x_data, y_data = sg.shared(x_train, name="x_train"), sg.shared(y_train, name="y_train")
     idx = sg.lvector("idx")
     step = sg.function([idx], loss, updates=updates,
                        givens={x: x_data[idx], y: y_data[idx]}, name="step")
-    evaluate = sg.function([x, y], [loss, accuracy], name="evaluate")
+    evaluate = sg.function([x, y], [loss, accuracy], name="evaluate", training=False)
     return step, evaluate
 
 
-def train(epochs: int = EPOCHS, seed: int = 0, log=print) -> float:
+def train(epochs: int = EPOCHS, seed: int = 0, log=print, optimizer: str = "momentum",
+          dropout: float = 0.0) -> float:
     """Train for ``epochs``, logging one line per epoch; the final test accuracy."""
     x_train, x_test, y_train, y_test = load_digits(seed)
     t0 = time.perf_counter()
-    step, evaluate = build(x_train, y_train, seed)
+    step, evaluate = build(x_train, y_train, seed, optimizer, dropout)
     log(f"digits: {len(x_train)} train / {len(x_test)} test images, MLP "
         f"{x_train.shape[1]}-{HIDDEN}-10 (tanh, softmax), {sg.config.floatX}, "
+        f"{optimizer}{f', dropout {dropout}' if dropout else ''}, "
         f"backend {step.backend}; compiled in {time.perf_counter() - t0:.2f} s")
     rng = np.random.default_rng(seed)
     test_acc = 0.0
@@ -93,7 +106,8 @@ def train(epochs: int = EPOCHS, seed: int = 0, log=print) -> float:
     return float(test_acc)
 
 
-def main(epochs: int = EPOCHS, seed: int = 0) -> int:
+def main(epochs: int = EPOCHS, seed: int = 0, optimizer: str = "momentum",
+         dropout: float = 0.0) -> int:
     """The command ``python -m symgraph demo``; returns the exit status."""
     try:
         import sklearn  # noqa: F401
@@ -101,5 +115,9 @@ def main(epochs: int = EPOCHS, seed: int = 0) -> int:
         print("the demo needs scikit-learn for its bundled digits data set; install the "
               "examples extra: pip install -e '.[examples]'", file=sys.stderr)
         return 1
-    train(epochs, seed)
+    if optimizer not in OPTIMIZERS or not 0 <= dropout < 1:
+        print(f"demo: --optimizer is one of {OPTIMIZERS} and --dropout in [0, 1), got "
+              f"{optimizer!r} and {dropout}", file=sys.stderr)
+        return 2
+    train(epochs, seed, optimizer=optimizer, dropout=dropout)
     return 0

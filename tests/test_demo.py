@@ -31,6 +31,19 @@ def test_demo_learns_digits() -> None:
     assert float(found.group(1)) > 0.95, out
 
 
+def test_demo_with_adam_and_dropout() -> None:
+    out = run_module("demo", "--optimizer", "adam", "--dropout", "0.2", "--epochs", "8")
+    assert "adam, dropout 0.2" in out, out
+    found = re.search(r"final test accuracy: ([0-9.]+)", out)
+    assert found and float(found.group(1)) > 0.93, out
+
+
+def test_bench_dropout_quick() -> None:
+    out = run_module("bench", "dropout", "--quick")
+    for row in ("symgraph llvm fused", "symgraph llvm unfused", "numpy, np.random.rand"):
+        assert re.search(rf"{row}.*\s[0-9.]+ ms \[", out), out
+
+
 def test_bench_graph_quick() -> None:
     out = run_module("bench", "graph", "--quick")
     assert re.search(r"time\(25\) / time\(10\)", out), out
