@@ -281,3 +281,14 @@ def test_dropout_keeps_a_row_a_row_and_nested_layers_predict():
     predict = sg.function([x], h, training=False)
     X = np.ones((3, 3), "float32")
     np.testing.assert_allclose(predict(X), np.tanh(X))
+
+
+def test_a_pickled_function_draws_on_from_its_copy_of_the_state():
+    import pickle
+    rng = sg.RandomStreams(seed=3)
+    x = sg.dvector("x")
+    f = sg.function([x], x + rng.normal(x.shape))
+    f(np.zeros(3))
+    g = pickle.loads(pickle.dumps(f))
+    np.testing.assert_array_equal(g(np.zeros(3)), f(np.zeros(3)))
+    assert g.shared[0] is not rng.state
