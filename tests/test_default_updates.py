@@ -121,3 +121,20 @@ def test_default_updates_pickle_with_the_function_and_the_variable(counter):
     assert c2.default_update is not None
     assert int(sg.function([], c2)()) == 3 and int(c2.get_value()) == 4
     assert int(counter.get_value()) == 1
+
+
+def test_training_flag_decides_which_default_updates_apply():
+    """Layer state that only training moves (a running mean: where(flag, new, old)) is
+    updated by training functions, even though their graph no longer reads it, and not by
+    prediction functions; a draw's stream advances only where something still draws."""
+    from symgraph.ops.special import training_flag
+    x = sg.dvector("x")
+    run = sg.shared(np.float64(0), name="run")
+    run.default_update = sg.where(training_flag(), 0.5 * run + 0.5 * x.mean(), run)
+    y = sg.where(training_flag(), x - x.mean(), x - run)
+    train, predict = sg.function([x], y), sg.function([x], y, training=False)
+    assert [s.name for s, _ in train.updates] == ["run"] and predict.updates == []
+    train(np.full(3, 4.0))
+    assert float(run.get_value()) == 2.0
+    np.testing.assert_array_equal(predict(np.full(3, 4.0)), np.full(3, 2.0))
+    assert float(run.get_value()) == 2.0

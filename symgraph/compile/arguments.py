@@ -209,6 +209,32 @@ def with_training_flag(exprs: list[Variable], training) -> list[Variable]:
     return [memo.get(id(v), v) for v in exprs]
 
 
+def training_default_updates(written: list, training, exprs: list[Variable],
+                             givens: dict | None) -> list:
+    """Of the default updates of the graph as written, those a function compiled with the
+    training flag at ``training`` applies (each with the flag read so): the update of a
+    variable its graph (``exprs``, the flag read already) still reads, or one that reads
+    the flag itself (layer state that only training moves, such as running statistics:
+    ``where(flag, new, old)``). One that becomes its variable is no update. So a
+    prediction function whose dropout is gone does not advance the stream, and a
+    training function moves the running statistics its graph no longer reads."""
+    moved = with_training_flag([u for _, u in written], training)
+    flagged = [any(v is TRAINING for v in graph_inputs([u])) for _, u in written]
+    kept: list = []
+    todo = [(s, u, f) for (s, _), u, f in zip(written, moved, flagged) if u is not s]
+    roots = list(exprs)
+    while True:       # a kept update may read another variable with a default update
+        read = {id(v) for v in graph_inputs(clone_replace(roots, givens) if givens
+                                            else roots)}
+        now = [(s, u, f) for s, u, f in todo if f or id(s) in read]
+        if not now:
+            return kept
+        kept += [(s, u) for s, u, _ in now]
+        roots += [u for _, u, _ in now]
+        taken = {id(s) for s, _, _ in now}
+        todo = [t for t in todo if id(t[0]) not in taken]
+
+
 def _reads_flag(node) -> bool:
     """Whether ``node`` is ``where(flag, a, b)`` (the flag broadcast to any rank)."""
     if not (isinstance(node.op, Elemwise) and node.op.scalar.name == "where"):

@@ -37,7 +37,7 @@ from ..printing import repr_svg
 from ..types import TensorType
 from ..variable import SharedVariable, TensorVariable, install
 from .arguments import (In, checked_givens, checked_updates, default_updates, outputs_of,
-                        with_training_flag)
+                        training_default_updates, with_training_flag)
 from .gc_pause import paused
 from .lower import lower
 
@@ -430,10 +430,13 @@ def function(inputs: Sequence[Variable | In], outputs=None, updates=None, givens
     specs = [s if s is not None else In(v) for s, v in zip(specs, inputs)]
     outs, keys, borrowed = outputs_of(outputs)
     ups, givens = checked_updates(updates), checked_givens(givens, inputs)
+    written = default_updates([*outs, *(u for _, u in ups),
+                               *(s.update for s in specs if s.update is not None)],
+                              ups, givens, no_default_updates)
     outs, ups, specs = _with_training(training, outs, ups, specs)
-    ups += default_updates([*outs, *(u for _, u in ups),
-                             *(s.update for s in specs if s.update is not None)],
-                            ups, givens, no_default_updates)
+    ups += training_default_updates(written, training, [
+        *outs, *(u for _, u in ups), *(s.update for s in specs if s.update is not None)],
+        givens)
     with paused():
         return Function(specs, outs, keys, ups, givens, backend, name, rewrite, fusion,
                         borrowed)
