@@ -33,10 +33,12 @@ from hypothesis import strategies as st
 import symgraph as sg
 from symgraph.ops.fused import Fused
 from tests.checks import BACKENDS, non_contiguous
+from tests.rewrite.helpers import assert_domains_set
 
 # the modules, not the functions symgraph.rewrite re-exports under their names
 fuse_module = importlib.import_module("symgraph.rewrite.fuse")
 stages_module = importlib.import_module("symgraph.rewrite.stages")
+siblings_module = importlib.import_module("symgraph.rewrite.siblings")
 
 
 def budget(n: int) -> dict:
@@ -333,8 +335,9 @@ def test_gradients_of_random_programs_agree_across_backends(p, backend):
     grads = sg.grad(cost, wrt, disconnected_inputs="ignore")
     want = sg.function(p.inputs, grads, backend="numpy", rewrite=False)(*p.values)
     for rewrite in (True, False):
-        got = sg.function(p.inputs, grads, backend=backend, rewrite=rewrite)(*p.values)
-        for k, (g, w) in enumerate(zip(got, want)):
+        f = sg.function(p.inputs, grads, backend=backend, rewrite=rewrite)
+        assert_domains_set(f)
+        for k, (g, w) in enumerate(zip(f(*p.values), want)):
             assert_close(g, w, f"{backend}, rewrite={rewrite}, gradient {k} of {p!r}",
                          10 * p.tol)
 
@@ -452,10 +455,12 @@ def test_fusion_in_tiny_windows_and_groups_keeps_gradients_right(p):
     with mock.patch.object(fuse_module, "SEGMENT", 4), \
             mock.patch.object(fuse_module, "MAX_GROUP", 3), \
             mock.patch.object(stages_module, "MAX_GROUP", 3), \
+            mock.patch.object(siblings_module, "MAX_GROUP", 3), \
             mock.patch.object(fuse_module, "SLACK", 1):
         f = sg.function(p.inputs, grads, backend="numpy")
         got = f(*p.values)
     assert all(len(n.op.labels) <= 4 for n in f.nodes if isinstance(n.op, Fused)), \
         "a kernel grew past MAX_GROUP ops"
+    assert_domains_set(f)
     for k, (g, w) in enumerate(zip(got, want)):
         assert_close(g, w, f"gradient {k} of {p!r}", 10 * p.tol)

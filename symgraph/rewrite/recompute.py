@@ -12,7 +12,10 @@ cheap operations (no transcendentals) of values loaded at the full index or redu
 results of the same kernel; a reader may grow past ``fuse.MAX_GROUP`` by that much (a
 one-op kernel left over where fusion met the cap, ``square(t)`` before a full group,
 joins the group that reads it). Values round the same in every kernel that computes them
-(the backends contract nothing), so the results are unchanged.
+(the backends contract nothing), so the results are unchanged. A reader keeps the domain
+the value gave it: where the recipe reads nothing that sets a domain axis (``fill(x, row)``
+reads only the row, ``ones_like(x)`` nothing), the reader also takes an input of the first
+kernel that sets it, through a load nothing uses.
 
 The pass works in rounds: each inlines every candidate whose kernels no other inlining
 of the round touched, then refreshes the graph once; the operation count of each body
@@ -168,6 +171,7 @@ def _inline(b: Apply, v: Variable, a: Apply, live: list[int]) -> Apply:
                               ins.attr))
         recipe_at[i] = len(body) - 1
     result = recipe_at[live[-1]]
+    body += _witnesses(a, reads, k.ndim)
     remap: dict[int, int] = {}
     for i, ins in enumerate(k.body):
         if ins.op == "load" and b.inputs[ins.attr] is v:
@@ -183,6 +187,24 @@ def _inline(b: Apply, v: Variable, a: Apply, live: list[int]) -> Apply:
     new = Fused(kernel, reads.axes, op.out_drop, reads.bcast, op.labels, op.empty_ok)
     return Apply(new, reads.variables, [TensorType(o.dtype, o.type.shape)()
                                        for o in b.outputs], built_at=b.built_at)
+
+
+def _witnesses(a: Apply, reads: KernelInputs, nd: int) -> list[Instr]:
+    """Loads of inputs of ``a`` that give the reader the domain axes its other reads leave
+    unset (``reads`` gets them). The value the reader stops reading had ``a``'s domain
+    shape, which the recipe may not: ``fill(x, row)`` reads only the row, ``ones_like(x)``
+    nothing, and a kernel's domain is what its inputs' shapes say (an axis no input sets
+    is 1, and no input is no domain at all). The loads are dead: backends compile only
+    the values stores need, and later passes carry an input along by its load."""
+    unset = set(range(nd))
+    for bcast in reads.bcast:
+        unset &= set(bcast)
+    loads = []
+    for u, axes, bcast in zip(a.inputs, a.op.in_axes, a.op.in_bcast):
+        if unset - set(bcast) or not reads.variables:
+            loads.append(Instr("load", u.dtype, (), reads.index(u, axes, bcast)))
+            unset &= set(bcast)
+    return loads
 
 
 def _without(a: Apply, unused: set[int]) -> Apply:

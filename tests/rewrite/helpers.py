@@ -1,5 +1,6 @@
-"""What the rewrite tests share: the ops a compiled function runs, and one check that the
-optimized, unfused and unrewritten compilations of a graph give the same numbers."""
+"""What the rewrite tests share: the ops a compiled function runs, one check that the
+optimized, unfused and unrewritten compilations of a graph give the same numbers, and one
+that every kernel still has the inputs that give its domain."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -46,3 +47,23 @@ def assert_same_numbers(inputs: Sequence, outputs, values: Sequence[np.ndarray],
             else:
                 np.testing.assert_array_equal(g, w, err_msg=f"{kw} output {k}")
     return want
+
+
+def assert_domains_set(f: sg.Function) -> None:
+    """Every kernel of ``f`` has, for each domain axis some output keeps at a size other
+    than static 1, an input that does not broadcast along it (and at least one input: a
+    kernel's domain is what its inputs' shapes say)."""
+    for node in f.nodes:
+        if not isinstance(node.op, Fused):
+            continue
+        assert node.inputs, f"{node.op} ({node.op.kernel.name}) has no input"
+        op, nd = node.op, node.op.kernel.ndim
+        unset = set(range(nd))
+        for bcast in op.in_bcast:
+            unset &= set(bcast)
+        for out, drop in zip(node.outputs, op.out_drop):
+            kept = [a for a in range(nd) if a not in drop]
+            due = {a for a, static in zip(kept, out.type.shape) if static != 1}
+            assert not due & unset, (f"{op} ({op.kernel.name}) has no input setting domain "
+                                     f"axes {sorted(due & unset)} of an output "
+                                     f"{out.type}; inputs {[str(v.type) for v in node.inputs]}")
