@@ -51,6 +51,12 @@ def philox4x32(b: Builder, counter: Sequence[int], key: Sequence[int]) -> tuple[
     return c0, c1, c2, c3
 
 
+def seed_words(b: Builder, key: int) -> tuple[int, int]:
+    """The two uint32 key words of an int64 seed value ``key`` (its low and high halves)."""
+    hi = b.emit("floordiv", "int64", (key, b.const(1 << 32, "int64")))
+    return b.cast(key, U32), b.cast(hi, U32)
+
+
 def bits(b: Builder, axes: tuple[int, ...], seed: Sequence[int], call: int,
          stream: int) -> tuple[int, ...]:
     """128 random bits for the current element of a draw: the counter is (the element's

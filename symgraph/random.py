@@ -3,9 +3,9 @@
 inside the kernels that use them, by a counter-based generator (Philox-4x32-10,
 :mod:`codegen.philox`) keyed on the stream's seed and numbered by element, call and draw.
 
-A stream's state is a shared variable (``rng.state``: the two seed words and a call
-counter). Every function that uses one of its draws advances the counter after each call
-(the state's ``default_update``), so two calls give different numbers and nobody writes
+A stream's state is two shared int64 scalars: ``rng.key``, its seed, and ``rng.state``,
+a call counter. Every function that uses one of its draws advances the counter after each
+call (the counter's ``default_update``), so two calls give different numbers and nobody writes
 updates for it by hand; ``rng.seed(s)``, or a new stream made with the same seed and the
 same draws, gives the same numbers again. The numpy, LLVM and CUDA backends give the same
 numbers for the same seed (normal draws to within the backends' ULPs of log and cos).
@@ -35,15 +35,14 @@ from .types import FLOATS, INTS, as_dtype
 from .variable import SharedVariable, TensorVariable, as_tensor, constant, shared
 
 
-def _seed_words(seed: int | None) -> np.ndarray:
-    """The state for ``seed``: two 32-bit words of it (a fresh random one for None), and a
-    call counter at 0."""
+def _seed(seed: int | None) -> np.int64:
+    """``seed`` as the stream's key: its 64 bits as an int64 (a fresh random seed for
+    None)."""
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise TypeError(f"a random seed is an integer, got {type(seed).__name__}")
-    seed = int(seed) % (1 << 64)
-    return np.array([seed & 0xFFFFFFFF, seed >> 32, 0], dtype=np.int64)
+    return np.uint64(int(seed) % (1 << 64)).astype(np.int64)
 
 
 class RandomStreams:
@@ -56,15 +55,17 @@ class RandomStreams:
     """
 
     def __init__(self, seed: int | None = None):
-        self.state: SharedVariable = shared(_seed_words(seed), name="rng.state")
+        self.key: SharedVariable = shared(_seed(seed), name="rng.key")
+        self.state: SharedVariable = shared(np.int64(0), name="rng.state")
         # advance the call counter after every call of a function that draws from it
-        self.state.default_update = self.state + constant(np.array([0, 0, 1], np.int64))
+        self.state.default_update = self.state + 1
         self._draws = 0
 
     def seed(self, seed: int) -> None:
         """Restart the stream: compiled functions draw what they drew after the stream was
         made with ``seed``."""
-        self.state.set_value(_seed_words(seed))
+        self.key.set_value(_seed(seed))
+        self.state.set_value(np.int64(0))
 
     # ---- plumbing ----------------------------------------------------------------------
     @staticmethod
@@ -89,13 +90,12 @@ class RandomStreams:
         """A new draw of ``dist``; with ``size`` None, the shape of ``params`` and
         ``like`` (parameters applied after the draw) broadcast."""
         template = self._template(size, (*params, *like))
-        s = self.state
         number = self._draws
         if number >= 1 << 24:
             raise ValueError("a stream numbers at most 2**24 draws: make another stream")
         self._draws += 1
         dtype = as_dtype(dtype or config.floatX)
-        return draw(dist, template, s[0], s[1], s[2], params, dtype=dtype,
+        return draw(dist, template, self.key, self.state, params, dtype=dtype,
                     compute=compute or (dtype if dtype in FLOATS else "float64"),
                     number=number, trials=trials)
 

@@ -3,8 +3,8 @@ position (:mod:`codegen.philox`), so they fuse like any elementwise op and a ran
 is never written to memory: ``x * (u > p)`` with ``u`` uniform is one kernel that reads
 ``x`` and writes the result.
 
-A draw's inputs are a *template* of the draw's shape (a broadcast zero, never read), the
-stream's two seed words and its call counter (int64 scalars of the stream's state); the op
+A draw's inputs are a *template* of the draw's shape (never read: a broadcast zero, or
+any variable of that shape), the stream's seed and its call counter (int64 scalars); the op
 holds the distribution, the dtype, the draw's number within its stream and the axes it
 varies along (those of static size 1 repeat the same numbers, as broadcasting does).
 :mod:`symgraph.random` builds them; users never apply these ops directly.
@@ -51,8 +51,8 @@ class RandomScalar(ScalarOp):
         return self.compute, self.dtype
 
     def lower(self, b: Builder, args: Sequence[int]) -> int:
-        _, seed0, seed1, call, *params = args
-        seed, dt = (seed0, seed1), self.compute
+        _, key, call, *params = args
+        seed, dt = philox.seed_words(b, key), self.compute
 
         def words(block: int) -> tuple[int, ...]:
             return philox.bits(b, self.axes, seed, call, self.draw << 8 | block)
@@ -83,7 +83,7 @@ class RandomScalar(ScalarOp):
 
 def _scalar(dist: str, dtype: str, compute: str, draw: int, axes: tuple[int, ...],
             trials: int) -> RandomScalar:
-    return RandomScalar(dist, 5 if dist in ("bernoulli", "binomial") else 4, "random",
+    return RandomScalar(dist, 4 if dist in ("bernoulli", "binomial") else 3, "random",
                         grad=_no_grads, dist=dist, dtype=dtype, compute=compute, draw=draw,
                         axes=axes, trials=trials)
 
@@ -99,14 +99,14 @@ class RandomDraw(Elemwise):
         return str(self.scalar)
 
 
-def draw(dist: str, template, seed0, seed1, call, params: Sequence = (), *, dtype: str,
+def draw(dist: str, template, key, call, params: Sequence = (), *, dtype: str,
          compute: str, number: int, trials: int = 1):
     """Apply a draw of ``dist`` over ``template``'s shape (see the module)."""
     if dist not in DISTRIBUTIONS:
         raise ValueError(f"unknown distribution {dist!r}: expected one of {DISTRIBUTIONS}")
     axes = tuple(a for a, b in enumerate(template.type.broadcastable) if not b)
     op = RandomDraw(_scalar(dist, dtype, compute, number, axes, trials))
-    out = apply_elemwise(op, template, seed0, seed1, call, *params)
+    out = apply_elemwise(op, template, key, call, *params)
     if out.type.broadcastable != template.type.broadcastable:
         raise ValueError(f"{dist}: parameters of types "
                          f"{', '.join(str(getattr(p, 'type', p)) for p in params)} "

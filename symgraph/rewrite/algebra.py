@@ -12,7 +12,8 @@ from ..ops.blas import Dot
 from ..ops.elemwise import F, Elemwise, apply_elemwise, where
 from ..ops.nnet import LogSoftmax, Softmax
 from ..ops.reduce import Reduce, max_shift, sum
-from ..ops.shape import Count, DimShuffle, Reshape, normalize_axes
+from ..ops.random import RandomDraw
+from ..ops.shape import BroadcastTo, Count, DimShuffle, Reshape, Shape, normalize_axes
 from ..ops.special import StopGradient
 from ..variable import constant
 from .engine import register
@@ -124,6 +125,32 @@ def where_constant(fg, node):
     if same_shape(taken, out):
         return [as_type_of(taken, out)]
     return [as_type_of(F.second(other, taken), out)]
+
+
+@register("canonicalize", tracks=[Shape])
+def shape_from_source(fg, node):
+    """``shape(x)`` reads only x's shape: it takes it from x's earliest elementwise input
+    of that shape. A draw of ``x.shape`` (dropout's mask) then no longer depends on x's
+    kernel, so x's computation can fuse into the draw's kernel instead of writing x out."""
+    src = _shape_source(node.inputs[0])
+    return None if src is node.inputs[0] else [Shape()(src)]
+
+
+@register("canonicalize", tracks=[RandomDraw])
+def draw_template(fg, node):
+    """A draw's template, a broadcast zero of ``shape(v)``, serves only for its shape
+    (the draw never reads it): ``v`` itself serves as well, so a draw of ``x.shape`` needs
+    no template at run time and reads nothing more when it fuses with ``x``'s kernel."""
+    b = node.inputs[0].owner
+    if b is None or not isinstance(b.op, BroadcastTo):
+        return None
+    shp = b.inputs[1].owner
+    if shp is None or not isinstance(shp.op, Shape):
+        return None
+    v = shp.inputs[0]
+    if v.type.broadcastable != node.inputs[0].type.broadcastable:
+        return None
+    return [node.op(v, *node.inputs[1:])]
 
 
 @register("canonicalize", tracks=[Count])
