@@ -20,7 +20,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from codegen.lib import Entry, Library
+from codegen.lib import conv
 from codegen.lib import index as ix
+from codegen.lib import window
 
 
 # ---------------------------------------------------------------- products
@@ -339,6 +341,11 @@ _ENTRIES: dict[str, Entry] = {
     "alloc_diagonal": Entry(alloc_diagonal), "take_along_axis": Entry(take_along_axis),
     "put_along_axis": Entry(put_along_axis),
     "cumsum": Entry(cumsum), "cumprod": Entry(cumprod), "arange": Entry(arange),
+    "conv2d": Entry(conv.conv2d), "conv2d_grad_input": Entry(conv.conv2d_grad_input),
+    "conv2d_grad_weights": Entry(conv.conv2d_grad_weights),
+    "pool": Entry(window.pool), "pool_grad": Entry(window.pool_grad),
+    "max_pool_grad": Entry(window.max_pool_grad),
+    "max_pool_grad_grad": Entry(window.max_pool_grad_grad),
 }
 
 

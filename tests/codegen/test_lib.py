@@ -198,3 +198,5 @@ def test_the_device_library_never_converts_device_arrays_to_numpy():
     assert _numpy_calls(LIB_DIR / "array.py") <= {"errstate"}
     assert _numpy_calls(LIB_DIR / "cupy.py") == set()
     assert _numpy_calls(LIB_DIR / "index.py") == set()
+    assert _numpy_calls(LIB_DIR / "conv.py") == set()
+    assert _numpy_calls(LIB_DIR / "window.py") == set()
