@@ -38,6 +38,19 @@ def test_demo_with_adam_and_dropout() -> None:
     assert found and float(found.group(1)) > 0.93, out
 
 
+def test_demo_lenet_learns_mnist_digits() -> None:
+    out = run_module("demo", "lenet", "--epochs", "2")
+    assert "LeNet-5" in out and "epoch  2" in out, out
+    found = re.search(r"final held-out accuracy: ([0-9.]+)", out)
+    assert found and float(found.group(1)) > 0.93, out
+
+
+def test_bench_lenet_quick() -> None:
+    out = run_module("bench", "lenet", "--quick")
+    assert re.search(r"LeNet-5 training step.*\n  symgraph llvm\s+[0-9.]+ ms", out), out
+    assert re.search(r"conv2d forward.*\n  symgraph llvm\s+[0-9.]+ ms", out), out
+
+
 def test_bench_dropout_quick() -> None:
     out = run_module("bench", "dropout", "--quick")
     for row in ("symgraph llvm fused", "symgraph llvm unfused", "numpy, np.random.rand"):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import adam, compile, dropout, graph, kernels, threads
+from . import adam, compile, dropout, graph, kernels, lenet, threads
 
 WORKLOADS: dict[str, Callable[[bool], None]] = {
     "adam": adam.run,
@@ -15,5 +15,6 @@ WORKLOADS: dict[str, Callable[[bool], None]] = {
     "dropout": dropout.run,
     "graph": graph.run,
     "kernels": kernels.run,
+    "lenet": lenet.run,
     "threads": threads.run,
 }
