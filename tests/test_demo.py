@@ -51,6 +51,14 @@ def test_bench_lenet_quick() -> None:
     assert re.search(r"conv2d forward.*\n  symgraph llvm\s+[0-9.]+ ms", out), out
 
 
+def test_bench_norm_quick() -> None:
+    out = run_module("bench", "norm", "--quick")
+    for case in ("layer norm", "batch norm, per activation", "batch norm, spatial", "softmax"):
+        block = out.split(case, 1)[1]
+        assert re.search(r"symgraph fwd\s+[0-9.]+ ms", block), out
+        assert re.search(r"symgraph fwd\+bwd\s+[0-9.]+ ms", block), out
+
+
 def test_bench_dropout_quick() -> None:
     out = run_module("bench", "dropout", "--quick")
     for row in ("symgraph llvm fused", "symgraph llvm unfused", "numpy, np.random.rand"):
