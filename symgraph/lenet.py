@@ -60,11 +60,14 @@ def build(seed: int, batchnorm: bool = False):
     x, y = sg.ftensor4("x"), sg.lvector("y")
 
     def conv_block(h, w, b, name):
-        h = sg.nnet.conv2d(h, w) + b.dimshuffle("x", 0, "x", "x")
-        if batchnorm:
+        h = sg.nnet.conv2d(h, w)
+        if batchnorm:          # its beta is the bias: a bias before it would cancel out
             layer = sg.nnet.BatchNorm(w.get_value().shape[0], axes="spatial", name=name)
             h = layer(h)
+            params.remove(b)
             params.extend(layer.params)
+        else:
+            h = h + b.dimshuffle("x", 0, "x", "x")
         return sg.nnet.max_pool2d(sg.nnet.relu(h), 2)
     h = conv_block(x, w1, b1, "bn1")
     h = conv_block(h, w2, b2, "bn2")
