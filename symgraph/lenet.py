@@ -64,7 +64,7 @@ def build(seed: int, batchnorm: bool = False):
         if batchnorm:          # its beta is the bias: a bias before it would cancel out
             layer = sg.nnet.BatchNorm(w.get_value().shape[0], axes="spatial", name=name)
             h = layer(h)
-            params.remove(b)
+            params[:] = [q for q in params if q is not b]
             params.extend(layer.params)
         else:
             h = h + b.dimshuffle("x", 0, "x", "x")

@@ -45,6 +45,11 @@ def test_demo_lenet_learns_mnist_digits() -> None:
     assert found and float(found.group(1)) > 0.93, out
 
 
+def test_demo_lenet_with_batch_norm() -> None:
+    out = run_module("demo", "lenet", "--batchnorm", "--epochs", "1")
+    assert "batch norm" in out and re.search(r"final held-out accuracy: 0\.9", out), out
+
+
 def test_bench_lenet_quick() -> None:
     out = run_module("bench", "lenet", "--quick")
     assert re.search(r"LeNet-5 training step.*\n  symgraph llvm\s+[0-9.]+ ms", out), out
