@@ -9,27 +9,14 @@ the runs, with the interquartile range; the memory floor reads x and writes y on
 """
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 P = 0.5
 
 
-def _times(fn, repeat: int, warmup: int = 2) -> tuple[float, float, float]:
-    for _ in range(warmup):
-        fn()
-    ts = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return (float(np.median(ts)), float(np.percentile(ts, 25)), float(np.percentile(ts, 75)))
-
-
 def run(quick: bool = False) -> dict:
     import symgraph as sg
-    from .kernels import _jax, copy_bandwidth
+    from .kernels import _jax, copy_bandwidth, median_quartiles
     n = 100_000 if quick else 10_000_000
     repeat = 3 if quick else 15
     x_val = np.random.default_rng(0).standard_normal(n, dtype=np.float32)
@@ -43,13 +30,15 @@ def run(quick: bool = False) -> dict:
     assert abs(kept - (1 - P)) < 0.01 and np.allclose(out[out != 0], np.tanh(x_val[out != 0])
                                                       / (1 - P), rtol=1e-5)
     gen = np.random.default_rng(1)
-    rows = [("symgraph llvm fused (mask drawn in the kernel)", _times(lambda: fused(x_val), repeat)),
-            ("symgraph llvm unfused (fusion=False)", _times(lambda: unfused(x_val), repeat)),
+
+    def timed(fn):
+        return median_quartiles(fn, repeat)
+    rows = [("symgraph llvm fused (mask drawn in the kernel)", timed(lambda: fused(x_val))),
+            ("symgraph llvm unfused (fusion=False)", timed(lambda: unfused(x_val))),
             ("numpy, np.random.rand",
-             _times(lambda: np.tanh(x_val) * (np.random.rand(n) > P) / (1 - P), repeat)),
+             timed(lambda: np.tanh(x_val) * (np.random.rand(n) > P) / (1 - P))),
             ("numpy, Generator.random(float32)",
-             _times(lambda: np.tanh(x_val) * (gen.random(n, dtype=np.float32) > P) / (1 - P),
-                    repeat))]
+             timed(lambda: np.tanh(x_val) * (gen.random(n, dtype=np.float32) > P) / (1 - P)))]
     jax = _jax()
     if jax is not None:
         jnp = jax.numpy
@@ -61,7 +50,7 @@ def run(quick: bool = False) -> dict:
         keys = iter(jax.random.split(jax.random.PRNGKey(0), repeat + 8))
         xd = jax.device_put(x_val)
         rows.append(("jax.jit, jax.random.bernoulli",
-                     _times(lambda: jax_dropout(next(keys), xd).block_until_ready(), repeat)))
+                     timed(lambda: jax_dropout(next(keys), xd).block_until_ready())))
     floor = 2 * x_val.nbytes / copy_bandwidth(x_val.nbytes, repeat)
     base = rows[0][1][0]
     print(f"\nDropout (p={P}) of tanh(x), {n:,} float32: median [quartiles]")

@@ -25,6 +25,13 @@ Row = tuple[str, float]
 
 def median_time(fn: Callable[[], object], repeat: int, warmup: int = 2) -> float:
     """Median wall time of ``fn()`` over ``repeat`` runs, after ``warmup`` runs."""
+    return median_quartiles(fn, repeat, warmup)[0]
+
+
+def median_quartiles(fn: Callable[[], object], repeat: int, warmup: int = 2
+                     ) -> tuple[float, float, float]:
+    """Median, first and third quartile of ``fn()``'s wall time over ``repeat`` runs,
+    after ``warmup`` runs."""
     for _ in range(warmup):
         fn()
     times = []
@@ -32,7 +39,8 @@ def median_time(fn: Callable[[], object], repeat: int, warmup: int = 2) -> float
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+    return (float(np.median(times)), float(np.percentile(times, 25)),
+            float(np.percentile(times, 75)))
 
 
 def _has(module: str) -> bool:

@@ -9,23 +9,10 @@ the interquartile range, measured in turns in one run.
 """
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 BATCH = 128
 SHAPES = [(20, 1, 5, 5), (20,), (50, 20, 5, 5), (50,), (800, 500), (500,), (500, 10), (10,)]
-
-
-def _times(fn, repeat: int, warmup: int = 2) -> tuple[float, float, float]:
-    for _ in range(warmup):
-        fn()
-    ts = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return float(np.median(ts)), float(np.percentile(ts, 25)), float(np.percentile(ts, 75))
 
 
 def _init(seed: int = 0) -> list[np.ndarray]:
@@ -45,8 +32,11 @@ def symgraph_step(params0, batch):
     ps = [sg.shared(p.copy(), name=f"p{i}") for i, p in enumerate(params0)]
     w1, b1, w2, b2, w3, b3, w4, b4 = ps
     x, y = sg.ftensor4("x"), sg.lvector("y")
-    h = sg.nnet.max_pool2d(sg.nnet.relu(sg.nnet.conv2d_xcorr(x, w1) + b1.dimshuffle("x", 0, "x", "x")), 2)
-    h = sg.nnet.max_pool2d(sg.nnet.relu(sg.nnet.conv2d_xcorr(h, w2) + b2.dimshuffle("x", 0, "x", "x")), 2)
+
+    def block(h, w, b):
+        h = sg.nnet.conv2d_xcorr(h, w) + b.dimshuffle("x", 0, "x", "x")
+        return sg.nnet.max_pool2d(sg.nnet.relu(h), 2)
+    h = block(block(x, w1, b1), w2, b2)
     h = sg.nnet.relu(sg.dot(h.flatten(2), w3) + b3)
     logits = sg.dot(h, w4) + b4
     loss = sg.nnet.softmax_crossentropy_with_logits(logits, y).mean()
@@ -107,21 +97,21 @@ def torch_step(torch, params0, compiled: bool):
 
 def run(quick: bool = False) -> dict:
     import symgraph as sg
-    from .kernels import _has, _jax
+    from .kernels import _has, _jax, median_quartiles
     batch = 16 if quick else BATCH
     repeat = 3 if quick else 20
     params0 = _init()
     xb, yb = _data(batch)
     rows = []
     f, _ = symgraph_step(params0, batch)
-    rows.append(("symgraph llvm", _times(lambda: f(xb, yb), repeat)))
+    rows.append(("symgraph llvm", median_quartiles(lambda: f(xb, yb), repeat)))
     jax = _jax()
     conv_rows = []
     x2 = np.random.default_rng(2).random((batch, 20, 12, 12), dtype=np.float32)
     w2 = params0[2]
     xs, ws = sg.ftensor4("x"), sg.ftensor4("w")
     conv_f = sg.function([xs, ws], sg.nnet.conv2d_xcorr(xs, ws))
-    conv_rows.append(("symgraph llvm", _times(lambda: conv_f(x2, w2), repeat)))
+    conv_rows.append(("symgraph llvm", median_quartiles(lambda: conv_f(x2, w2), repeat)))
     if jax is not None:
         jstep, jconv = jax_step(jax, params0)
         state = [[jax.device_put(p) for p in params0],
@@ -133,25 +123,26 @@ def run(quick: bool = False) -> dict:
             p, m, v, t, value = jstep(*state, xj, yj)
             state[:] = [p, m, v, t]
             value.block_until_ready()
-        rows.append(("jax.jit", _times(jax_call, repeat)))
+        rows.append(("jax.jit", median_quartiles(jax_call, repeat)))
         jc = jax.jit(jconv)
         x2j, w2j = jax.device_put(x2), jax.device_put(w2)
-        conv_rows.append(("jax.jit", _times(lambda: jc(x2j, w2j).block_until_ready(), repeat)))
+        conv_rows.append(("jax.jit", median_quartiles(
+            lambda: jc(x2j, w2j).block_until_ready(), repeat)))
     if _has("torch"):
         import torch
         xt, yt = torch.from_numpy(xb), torch.from_numpy(yb)
         eager = torch_step(torch, params0, False)
-        rows.append(("PyTorch eager", _times(lambda: eager(xt, yt), repeat)))
+        rows.append(("PyTorch eager", median_quartiles(lambda: eager(xt, yt), repeat)))
         try:
             compiled = torch_step(torch, params0, True)
             compiled(xt, yt)
-            rows.append(("torch.compile", _times(lambda: compiled(xt, yt), repeat)))
+            rows.append(("torch.compile", median_quartiles(lambda: compiled(xt, yt), repeat)))
         except Exception as e:        # no C++ compiler, or an unsupported CPU: say so
             print(f"  (torch.compile did not run here: {type(e).__name__}: {str(e)[:80]})")
         with torch.no_grad():
             x2t, w2t = torch.from_numpy(x2), torch.from_numpy(w2)
-            conv_rows.append(("PyTorch eager",
-                              _times(lambda: torch.nn.functional.conv2d(x2t, w2t), repeat)))
+            conv_rows.append(("PyTorch eager", median_quartiles(
+                lambda: torch.nn.functional.conv2d(x2t, w2t), repeat)))
     _print(f"LeNet-5 training step (Adam), batch {batch}, float32", rows)
     _print(f"conv2d forward ({batch}, 20, 12, 12) x (50, 20, 5, 5), float32", conv_rows)
     return {"step": rows, "conv": conv_rows}

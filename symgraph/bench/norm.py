@@ -124,8 +124,9 @@ def run(quick: bool = False) -> list[dict]:
             base = np.median(ts[f"symgraph {phase}"])
             for name, t in ts.items():
                 if name.endswith(f" {phase}"):
-                    print(f"  {name:<26} {np.median(t) * 1e3:8.3f} ms [{np.percentile(t, 25) * 1e3:.3f}, "
-                          f"{np.percentile(t, 75) * 1e3:.3f}]  {np.median(t) / base:5.2f}x symgraph")
+                    med, lo, hi = (np.percentile(t, q) * 1e3 for q in (50, 25, 75))
+                    print(f"  {name:<26} {med:8.3f} ms [{lo:.3f}, {hi:.3f}]  "
+                          f"{med / base / 1e3:5.2f}x symgraph")
         results.append({"case": title, "shape": shape,
                         "median_ms": {k: float(np.median(t) * 1e3) for k, t in ts.items()}})
     return results
