@@ -404,25 +404,90 @@ def _commits(p: Program) -> dict[int, list[tuple[int, int, int]]]:
 class _Commit:
     """A kernel step writing update values into the old values' memory: ``check(args,
     writable)`` does every check (and chooses each output's array), ``write(state)`` runs
-    the kernel. ``writable[k]`` says the caller lets update ``k`` overwrite its old value."""
+    the kernel. ``writable[k]`` says the caller lets update ``k`` overwrite its old value.
+
+    A backend whose compiled kernels can ``bind`` a checked layout gets each layout of the
+    arguments (with the updates that may go in place) checked in full once, as
+    :func:`_kernel_step` does: a later call with it checks only that no argument overlaps
+    an old value that may be overwritten, and runs the native entry on the arguments as
+    they come."""
 
     def __init__(self, what: KernelCall, run, targets, backend):
         self.what, self.run, self.empty = what, run, backend.empty
         self.targets = targets
         self.dtypes = [np.dtype(b.dtype) for b in what.kernel.outputs]
+        self.bind = getattr(run, "bind", None)
+        self.fast: dict[tuple, tuple] = {}     # by layout: (launch, domain, places)
+        self.check = self._checked if self.bind is None else \
+            self._fast_check(len(what.kernel.inputs), backend.xp.may_share_memory)
 
-    def check(self, args, writable):
+    def _checked(self, args, writable, key: tuple | None = None):
+        """The full check. With ``key`` (the layout of arguments that overlap no old
+        value) the call is bound and kept for later calls with that key: as its launch,
+        or as None where the layout needs more than the native call (a copy), so that
+        such calls are checked in full without trying to bind again."""
         views, domain = self.what.prepare(args)
-        outs = [None] * len(self.dtypes)
+        domain = tuple(domain)
+        places = [-1] * len(self.dtypes)        # per output, the old value it overwrites
         for j, pos, upd in self.targets:
             old = args[pos]
-            if upd < len(writable) and writable[upd] and tuple(old.shape) == tuple(domain) \
-                    and old.flags.writeable:
-                outs[j] = old
-        outs = [o if o is not None else self.empty(tuple(domain), dt)
-                for o, dt in zip(outs, self.dtypes)]
-        return views, outs, domain
+            if upd < len(writable) and writable[upd] and old.flags.writeable \
+                    and tuple(old.shape) == domain:
+                places[j] = pos
+        outs = [args[pos] if pos >= 0 else self.empty(domain, dt)
+                for pos, dt in zip(places, self.dtypes)]
+        # the kernel writes an old value through its own input's view (the same memory
+        # and layout), so that the kernel sees an output that *is* an input
+        targets = [views[pos] if pos >= 0 else o for pos, o in zip(places, outs)]
+        if key is not None:
+            launch = self.bind(views, targets, domain)
+            if len(self.fast) >= 64:
+                self.fast.clear()
+            self.fast[key] = (launch, domain, places)
+            if launch is not None:      # it reads data pointers: the arguments will do
+                return launch, args, outs
+        return None, (views, targets, domain), outs
+
+    def _fast_check(self, n: int, shares: Callable) -> Callable:
+        """``check(args, writable)``, generated for ``n`` arguments: the layout key (which
+        updates may go in place, every shape and stride) and the overlap checks are
+        written out, since building them is most of what a repeated call costs. An
+        argument overlapping an old value (other than at its own position) takes the
+        full check, which copies what it must. Arrays that own their memory never
+        overlap."""
+        olds = sorted({pos for _, pos, _ in self.targets})
+        pairs = sorted({(min(i, p), max(i, p)) for p in olds for i in range(n) if i != p})
+        a = [f"a{i}" for i in range(n)]
+        may = "".join(f"{upd} < k and writable[{upd}] and f{pos}.writeable, "
+                      for _, pos, upd in self.targets)
+        layout = "".join(f"a{i}.shape, a{i}.strides, " for i in range(n))
+        apart = " and ".join(f"(a{i} is not a{p} and (f{i}.owndata and f{p}.owndata or "
+                             f"not shares(a{i}, a{p})))" for i, p in pairs) or "True"
+        pos_of = {j: pos for j, pos, _ in self.targets}
+        outs = "".join(f"a{pos_of[j]} if places[{j}] >= 0 else empty(domain, dt{j}), "
+                       if j in pos_of else f"empty(domain, dt{j}), "
+                       for j in range(len(self.dtypes)))
+        src = (f"def check(args, writable):\n"
+               f"    {''.join(x + ', ' for x in a)}= args\n"
+               f"    {''.join(f'f{i}, ' for i in range(n))}= "
+               f"{''.join(f'a{i}.flags, ' for i in range(n))}\n"
+               f"    k = len(writable)\n"
+               f"    key = ({may}{layout})\n"
+               f"    apart = {apart}\n"
+               f"    hit = fast.get(key) if apart else None\n"
+               f"    if hit is None or hit[0] is None:\n"
+               f"        return checked(args, writable, key if apart and hit is None else None)\n"
+               f"    launch, domain, places = hit\n"
+               f"    return launch, args, [{outs}]\n")
+        env = {"fast": self.fast, "checked": self._checked, "shares": shares,
+               "empty": self.empty, **{f"dt{j}": dt for j, dt in enumerate(self.dtypes)}}
+        exec(src, env)
+        return env["check"]
 
     def write(self, state):
-        views, outs, domain = state
-        return self.run(views, outs, domain)
+        launch, args, outs = state
+        if launch is None:          # args: the kernel's inputs, outputs and domain
+            self.run(*args)
+        else:
+            launch(args, outs)
+        return outs

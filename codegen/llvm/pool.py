@@ -11,12 +11,15 @@ the caller and the workers claim chunks until none are left (dynamic scheduling:
 the machine slows down takes fewer), and the caller returns once every chunk is done. It
 never waits for a worker that claimed nothing: on a busy machine (a BLAS library's
 threads spinning after a matrix product, say) a worker may wake late, and the caller has
-done its chunks meanwhile. A claim names the job's generation with the chunks left, in one
-64-bit word changed by compare-and-swap, so a worker waking for a job that has ended claims
-nothing of the next. Kernels call ``sg_pool_run(task, argv, extent, grain)`` from native
-code with the GIL released. One job runs at a time; a caller that finds the pool busy runs
-its job alone, on its own thread, and so does every caller while the pool is being
-reconfigured.
+done its chunks meanwhile. A negative ``grain`` posts chunks of ``-grain`` to the workers
+that are awake (still spinning after a job) and wakes none: the wake is a system call the
+caller makes, and on a virtual machine, where it interrupts an idle virtual CPU, it costs
+the caller more than a small job gains from a second thread. A claim names the job's
+generation with the chunks left, in one 64-bit word changed by compare-and-swap, so a
+worker waking for a job that has ended claims nothing of the next. Kernels call
+``sg_pool_run(task, argv, extent, grain)`` from native code with the GIL released. One job
+runs at a time; a caller that finds the pool busy runs its job alone, on its own thread,
+and so does every caller while the pool is being reconfigured.
 
 Workers are Python threads that call the native worker loop through ctypes (which
 releases the GIL) and stay in it until the pool stops. After ``os.fork`` the child has no
@@ -225,8 +228,8 @@ def _worker(m: _Module) -> None:
 
 
 def _run(m: _Module) -> None:
-    """``sg_pool_run``: post the job (or run it alone), work on it too, wait until its
-    chunks are done."""
+    """``sg_pool_run``: post the job (or run it alone), wake the sleeping workers unless
+    ``grain`` is negative, work on it too, wait until its chunks are done."""
     zero = ir.Constant(I32, 0)
     fn, b = m.function("sg_pool_run", VOID, [PTR, PTR, I64, I64])
     task, argv, extent, grain = fn.args
@@ -237,6 +240,8 @@ def _run(m: _Module) -> None:
             m.store(b, "busy", 0)
         b.call(_Callee(task, TASK), [ir.Constant(I64, 0), extent, argv])
         b.ret_void()
+    wake = b.icmp_signed(">", grain, ir.Constant(I64, 0))
+    grain = b.select(wake, grain, b.neg(grain))
     n = b.trunc(b.sdiv(b.add(extent, b.sub(grain, ir.Constant(I64, 1))), grain), I32)
     gen = b.add(m.load(b, "gen"), ir.Constant(I32, 1))
     for name, v in (("task", task), ("argv", argv), ("extent", extent), ("grain", grain),
@@ -245,7 +250,7 @@ def _run(m: _Module) -> None:
     m.store(b, "claim", b.or_(b.shl(b.zext(gen, I64), ir.Constant(I64, 32)), b.zext(n, I64)),
             "release")
     m.store(b, "gen", gen)                        # publishes the job (seq_cst)
-    with b.if_then(b.icmp_unsigned("!=", m.load(b, "sleepers"), zero)):
+    with b.if_then(b.and_(wake, b.icmp_unsigned("!=", m.load(b, "sleepers"), zero))):
         m.futex(b, "gen", _FUTEX_WAKE, 2 ** 31 - 1)
     m.work(fn, b, gen)
 

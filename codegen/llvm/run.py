@@ -76,13 +76,23 @@ def grain(extent: int, work: int, flat: bool, least: int = 1) -> int:
     iterations doing ``work``: 0 (run on the calling thread) for small work, else the
     iterations per chunk of a pool job, about four chunks per thread so that a thread the
     machine slows down takes fewer, and at least ``least``; flat chunks start on whole
-    64-byte lines. A call that would make one chunk runs on the calling thread."""
+    64-byte lines. A call that would make one chunk runs on the calling thread. Below
+    :data:`WAKE_MIN` the grain is negative: the job goes only to workers that are awake
+    (:mod:`codegen.llvm.pool`)."""
     if work < PARALLEL_MIN or extent <= least:
         return 0
     n = settings.num_threads
     pool.ensure(n)
     g = max(least, -(-extent // (4 * n)))
-    return -(-g // 64) * 64 if flat else g
+    g = -(-g // 64) * 64 if flat else g
+    return g if work >= WAKE_MIN else -g
+
+
+WAKE_MIN = 1 << 21
+"""Parallel calls with less work than this wake no sleeping worker: they share their
+chunks with the workers still spinning after a job (back-to-back kernels), else run on
+the calling thread, since on a virtual machine waking a thread costs the caller about as
+long as such a call takes on one thread."""
 
 
 TILE_CHUNK = 1024

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import time
 
 import numpy as np
 import pytest
@@ -415,10 +416,36 @@ def test_column_reductions_split_only_in_wide_chunks():
     """A tile reduction split along its contiguous axis gives each chunk at least
     TILE_CHUNK columns (narrower segments of every row read memory slower than one thread
     reading whole rows); a call that would make one chunk runs on the calling thread."""
-    assert run.grain(1000, 10 * PARALLEL_MIN, False, run.TILE_CHUNK) == 0
-    assert run.grain(5000, 10 * PARALLEL_MIN, False, run.TILE_CHUNK) == run.TILE_CHUNK
-    assert run.grain(5000, 10 * PARALLEL_MIN, False) < run.TILE_CHUNK
+    work = run.WAKE_MIN
+    assert run.grain(1000, work, False, run.TILE_CHUNK) == 0
+    assert run.grain(5000, work, False, run.TILE_CHUNK) == run.TILE_CHUNK
+    assert run.grain(5000, work, False) < run.TILE_CHUNK
     assert run.grain(5000, PARALLEL_MIN - 1, False) == 0
+
+
+def test_small_parallel_calls_wake_no_sleeping_worker():
+    """Below WAKE_MIN a call's grain is negative: its chunks go only to workers that are
+    awake. Such calls give the single thread's results whether the workers are awake or
+    asleep."""
+    assert run.grain(4096, run.WAKE_MIN, True) == 512
+    assert run.grain(4096, run.WAKE_MIN - 1, True) == -512
+    k = kernel("sq", ["float32"], 1, [I("load", "float32", (), 0), I("mul", "float32", (0, 0))],
+               [Store(1)])
+    ck = CompiledKernel(k)
+    x = np.random.default_rng(0).standard_normal(2 * PARALLEL_MIN).astype("float32")
+    assert ck.bind([x]).grain < 0
+    n = get_num_threads()
+    try:
+        set_num_threads(1)
+        want = ck([x])[0]
+        set_num_threads(2)
+        big = np.ones(4 * run.WAKE_MIN, "float32")
+        for wait in (0.0, 0.05):       # right after a job that woke the pool; later
+            ck([big])
+            time.sleep(wait)
+            np.testing.assert_array_equal(ck([x])[0], want)
+    finally:
+        set_num_threads(n)
 
 
 # ---- generated code --------------------------------------------------------------------------

@@ -118,6 +118,69 @@ def test_updates_in_place_are_all_or_nothing():
     assert w.tolist() == [0.0] * 3 and v.tolist() == [0.0] * 5
 
 
+def _scaled_update_program() -> Program:
+    """w_new = w + g * c, c of shape (1,) broadcast, as update 0 of input 1 (w). Its
+    prepare gives views, as a fused node's does when an input broadcasts."""
+    body = (Instr("load", F, (), 0), Instr("load", F, (), 1), Instr("load", F, (), 2),
+            Instr("mul", F, (1, 2)), Instr("add", F, (0, 3)))
+    k = Kernel("scaled", tuple(Buffer(n, F, 1) for n in ("w", "g", "c")),
+               (Buffer("out", F, 1),), 1, body, (Store(4),))
+
+    def prepare(args):
+        return [a.reshape(a.shape) for a in args], np.broadcast_shapes(*(a.shape for a in args))
+    return Program(4, (0, 1, 2), (3,), [Step(KernelCall(k, prepare, ((),)), (1, 0, 2), (3,),
+                                             "w + g * c")], updates=((0, 1),))
+
+
+def test_an_update_in_place_is_checked_in_full_once_per_layout(monkeypatch):
+    from codegen.llvm.run import CompiledKernel
+    laid_out = []
+    launch = CompiledKernel._launch
+    monkeypatch.setattr(CompiledKernel, "_launch",
+                        lambda self, *a: laid_out.append(1) or launch(self, *a))
+    r = build(_scaled_update_program(), get_backend("llvm"))
+    g, w, c = np.ones(6), np.zeros(6), np.array([0.5])
+    (out,) = r.run([g, w, c], (True,))
+    first = len(laid_out)
+    for _ in range(3):
+        (out,) = r.run([g, w, c], (True,))
+    assert out is w and w.tolist() == [2.0] * 6 and len(laid_out) == first
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=lambda b: b.name)
+def test_an_update_in_place_reads_an_overlapping_argument_first(backend):
+    """Arguments that overlap the old value take the full check (which copies them) on
+    any call, also after the same layout ran straight to the native entry."""
+    r = build(_scaled_update_program(), backend)
+    c = np.array([1.0])
+    base = np.arange(101.0)
+    w, g = base[1:], base[:-1]               # the same strides as apart arrays have
+    r.run([np.ones(100), w, c], (True,))     # this layout, apart
+    expect = w + g
+    (out,) = r.run([g, w, c], (True,))
+    assert out is w and w.tolist() == expect.tolist()
+    v = np.arange(4.0)
+    (out,) = r.run([v, v, c], (True,))       # the gradient is the old value itself
+    assert out is v and v.tolist() == [0.0, 2.0, 4.0, 6.0]
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=lambda b: b.name)
+def test_an_update_goes_in_place_only_while_allowed(backend):
+    r = build(_scaled_update_program(), backend)
+    g, w, c = np.ones(5), np.zeros(5), np.array([2.0])
+    for _ in range(2):
+        (out,) = r.run([g, w, c], (True,))
+    assert out is w and w.tolist() == [4.0] * 5
+    (out,) = r.run([g, w, c], (False,))      # someone else holds w now
+    assert out is not w and out.tolist() == [6.0] * 5 and w.tolist() == [4.0] * 5
+    w.flags.writeable = False
+    (out,) = r.run([g, w, c], (True,))
+    assert out is not w and out.tolist() == [6.0] * 5 and w.tolist() == [4.0] * 5
+    w2 = np.zeros(3)                          # a new layout
+    (out,) = r.run([np.ones(3), w2, c], (True,))
+    assert out is w2 and w2.tolist() == [2.0] * 3
+
+
 def test_a_failing_step_names_itself_and_its_inputs():
     def boom(a):
         raise ZeroDivisionError("no")
