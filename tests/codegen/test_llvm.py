@@ -412,6 +412,31 @@ def test_threads_match_single_thread():
     check(cks[0], ew, args[0])
 
 
+def test_column_reductions_add_rows_in_groups_as_one_at_a_time():
+    """A tile kernel adds several reduced rows into its accumulators per pass when rows lie
+    far apart (run.emit._ROW_GAP) and one at a time otherwise: either way in row order, so
+    float32 column sums equal numpy's to the last bit. Row counts not a multiple of the
+    group, 0 rows, reversed rows, two reduced axes and an elementwise store beside the sums."""
+    F = "float32"
+    k = kernel("colsum", [F], 2, [I("load", F, (), 0)], [Store(0, "add", (0,))])
+    both = kernel("colsum_sq", [F, "int32"], 2,
+                  [I("load", F, (), 0), I("mul", F, (0, 0)), I("load", "int32", (), 1)],
+                  [Store(0, "add", (0,)), Store(1, "max", (0,)), Store(2, "add", (0,)),
+                   Store(1)])
+    three = kernel("colsum3", [F], 3, [I("load", F, (), 0)], [Store(0, "add", (0, 1))])
+    cks = compile_kernels([k, both, three])
+    rng = np.random.default_rng(11)
+    for shape in [(13, 1024), (8, 1030), (21, 16), (3, 2000), (0, 1024), (1, 1024)]:
+        x = rng.standard_normal(shape).astype(F)
+        for a in (x, x[::-1], x[:, 1:]):
+            got = check(cks[0], k, [a], exact=True)[0]
+            np.testing.assert_array_equal(got[0], a.sum(axis=0))
+            n = rng.integers(-9, 9, shape).astype("int32")
+            check(cks[1], both, [a, n[:, :a.shape[1]]], exact=True)
+    y = rng.standard_normal((5, 7, 1024)).astype(F)
+    check(cks[2], three, [y], exact=True)
+
+
 def test_column_reductions_split_only_in_wide_chunks():
     """A tile reduction split along its contiguous axis gives each chunk at least
     TILE_CHUNK columns (narrower segments of every row read memory slower than one thread
