@@ -10,24 +10,34 @@ channels per group) and NOHW (output). ``stride`` and ``dilation`` are ``(rows, 
 How each is computed, per shape (the measurements behind each choice are in the docs'
 convolution section):
 
-* a kernel larger than 1x1: im2col, then one GEMM per group. The input is copied once
-  with the images last, ``(C, H, W, N)``, zeros of the padding included; its sliding
-  windows are then a strided view (``as_strided``) ``(groups, I*kh*kw, Ho*Wo*N)``, whose
-  reshape is the one column copy. Images last make that copy's innermost runs ``Wo*N``
-  long instead of ``Wo``. A single batched ``matmul`` over the groups multiplies the
-  columns by the filters: one large product beat a product per image. It is taken as
-  ``columns.T @ filters.T`` (many rows, few columns), the orientation OpenBLAS ran
-  fastest.
+* a kernel larger than 1x1: im2col, then one GEMM per group (a batched ``matmul``: one
+  large product beat a product per image). The windows of the padded input are a
+  strided view (``as_strided``) ``(groups, I*kh*kw, M)`` over the ``M = N*Ho*Wo`` output
+  positions, whose reshape is the one column copy, and the product is ``filters @
+  columns``, ``(groups, O/groups, M)``. The order of ``M`` decides which copies are cheap
+  (:func:`_images_first`): with the images first, ``(N, Ho, Wo)``, the columns come
+  straight from the NCHW input in runs of ``Wo`` elements and the product is the output
+  after a transpose in runs of ``Ho*Wo``; with the images last, ``(Ho, Wo, N)``, the
+  input is first copied as ``(C, H, W, N)``, which makes the column copy's runs ``Wo*N``
+  long, at the price of a transpose with the images innermost for the output. Images
+  first pays when the rows are long (``Wo >= 16``), last when they are short.
 * a 1x1 kernel: the input is already its own columns, ``(N, groups, I, Ho*Wo)`` without a
   copy, so the product is batched over the images and gives the output's layout directly.
 * depthwise (groups == channels) takes the general path: a windowed multiply-sum over the
   taps won at large images and lost at small ones, no clear win.
-* the gradient with respect to the input multiplies the filters by the output's gradient
-  (images last) into columns and adds each kernel tap's columns back onto the padded
-  input (col2im): a loop over the kh*kw taps, each one strided add over every image and
-  channel, whose innermost runs are again ``Wo*N`` long.
+* the gradient with respect to the input, with at least 8 input channels per group: per
+  kernel tap, the output's gradient (images and channels last, ``(N*Ho*Wo, O/groups)``)
+  times the tap's filters, ``(O/groups, I)``, added onto the input's gradient, also
+  channels last, ``(N, H, W, C)``, where the tap's windows lie: kh*kw products with many
+  rows (the orientation OpenBLAS runs fastest) and adds in runs of ``Wo*C``. With fewer
+  channels those products are too thin: the filters times the output's gradient (images
+  last) make the columns, ``(groups, I*kh*kw, M)``, whose taps are added back onto the
+  padded input (col2im), one strided add per tap over every image and channel.
 * the gradient with respect to the filters is the product of the input's columns with the
-  output's gradient, one GEMM per group, again with few columns.
+  output's gradient, one GEMM per group, the gradient copied in the columns' order of
+  ``M``; with the images first, a product per image (batched) and their sum instead, as
+  the gradient of each image is then already a matrix and a product with a contraction
+  of ``N*Ho*Wo`` ran slower than ``N`` of ``Ho*Wo``.
 
 >>> import numpy as np
 >>> x, w = np.arange(16.0).reshape(1, 1, 4, 4), np.ones((1, 1, 2, 2))
@@ -114,6 +124,7 @@ def _out_shape(name: str, hw: tuple, kernel: tuple, stride, padding, dilation) -
 
 
 def _padded(xp, x, padding: Padding):
+    """``x`` (N, C, H, W) with zeros around each image (``x`` itself without padding)."""
     (t, b), (l, r) = padding
     if not (t or b or l or r):
         return x
@@ -132,16 +143,45 @@ def _images_last(xp, x, padding: Padding):
     return out
 
 
-def _columns(xp, x, kernel: Pair, out: Pair, stride, padding, dilation, groups: int):
-    """im2col: the windows of the padded ``x`` as ``(groups, I*kh*kw, Ho*Wo*N)``."""
-    chwn = _images_last(xp, x, padding)
-    c, n = chwn.shape[0], chwn.shape[3]
-    cg = c // groups
-    sc, sh, sw, sn = chwn.strides
-    windows = xp.lib.stride_tricks.as_strided(
-        chwn, (groups, cg, *kernel, *out, n),
-        (cg * sc, sc, dilation[0] * sh, dilation[1] * sw, stride[0] * sh, stride[1] * sw, sn))
-    return windows.reshape(groups, cg * kernel[0] * kernel[1], out[0] * out[1] * n)
+def _images_first(out: Pair) -> bool:
+    """Whether the columns of a call with output size ``out`` order the output positions
+    with the images first, ``(N, Ho, Wo)``, rather than last, ``(Ho, Wo, N)``: first for
+    rows of at least 16 outputs, where the column copy's runs of ``Wo`` are long enough
+    and the transposes that the images last need cost more than it saves."""
+    return out[1] >= 16
+
+
+def _columns(xp, x, kernel: Pair, out: Pair, stride, padding, dilation, groups: int,
+             first: bool):
+    """im2col: the windows of the padded ``x`` as ``(groups, I*kh*kw, M)``, the output
+    positions ``M`` ordered ``(N, Ho, Wo)`` if ``first``, else ``(Ho, Wo, N)``."""
+    n, c = x.shape[:2]
+    cg, (dh, dw), (sh, sw) = c // groups, dilation, stride
+    if first:
+        src = _padded(xp, x, padding)
+        s_n, s_c, s_h, s_w = src.strides
+        shape = (groups, cg, *kernel, n, *out)
+        strides = (cg * s_c, s_c, dh * s_h, dw * s_w, s_n, sh * s_h, sw * s_w)
+    else:
+        src = _images_last(xp, x, padding)
+        s_c, s_h, s_w, s_n = src.strides
+        shape = (groups, cg, *kernel, *out, n)
+        strides = (cg * s_c, s_c, dh * s_h, dw * s_w, sh * s_h, sw * s_w, s_n)
+    windows = xp.lib.stride_tricks.as_strided(src, shape, strides)
+    return windows.reshape(groups, cg * kernel[0] * kernel[1], n * out[0] * out[1])
+
+
+def _by_group(g, groups: int, first: bool):
+    """The output's gradient ``(N, O, Ho, Wo)`` as ``(groups, O/groups, M)``, the output
+    positions in the columns' order (see :func:`_columns`)."""
+    n, o, ho, wo = g.shape
+    g = g.transpose(1, 0, 2, 3) if first else g.transpose(1, 2, 3, 0)
+    return g.reshape(groups, o // groups, n * ho * wo)
+
+
+def _to_nchw(xp, a, first: bool):
+    """``a`` shaped (C, N, H, W) if ``first``, else (C, H, W, N), as a new (N, C, H, W)."""
+    return xp.ascontiguousarray(a.transpose((1, 0, 2, 3) if first else (3, 0, 1, 2)))
 
 
 def _sizes(name: str, what: str, shape) -> Pair:
@@ -155,12 +195,6 @@ def _sizes(name: str, what: str, shape) -> Pair:
 def _flipped(w, flip: bool):
     """The filters turned by 180 degrees for a true convolution (a view)."""
     return w[:, :, ::-1, ::-1] if flip else w
-
-
-def _by_group(g, groups: int):
-    """The output's gradient ``(N, O, Ho, Wo)`` as ``(groups, O/groups, Ho*Wo*N)``."""
-    n, o, ho, wo = g.shape
-    return g.transpose(1, 2, 3, 0).reshape(groups, o // groups, ho * wo * n)
 
 
 def conv2d(xp, x, w, *, stride: Pair, padding: Padding | str, dilation: Pair, groups: int,
@@ -180,11 +214,10 @@ def conv2d(xp, x, w, *, stride: Pair, padding: Padding | str, dilation: Pair, gr
         picked = _padded(xp, x, padding)[:, :, ::stride[0], ::stride[1]]
         cols = picked.reshape(n, groups, cg, ho * wo)
         return xp.matmul(w.reshape(groups, o // groups, cg), cols).reshape(n, o, ho, wo)
-    cols = _columns(xp, x, kernel, (ho, wo), stride, padding, dilation, groups)
-    filters = w.reshape(groups, o // groups, cols.shape[1])
-    out = xp.matmul(cols.transpose(0, 2, 1), filters.transpose(0, 2, 1))
-    out = out.reshape(groups, ho, wo, n, o // groups).transpose(3, 0, 4, 1, 2)
-    return xp.ascontiguousarray(out).reshape(n, o, ho, wo)
+    first = _images_first((ho, wo))
+    cols = _columns(xp, x, kernel, (ho, wo), stride, padding, dilation, groups, first)
+    out = xp.matmul(w.reshape(groups, o // groups, cols.shape[1]), cols)
+    return _to_nchw(xp, out.reshape((o, n, ho, wo) if first else (o, ho, wo, n)), first)
 
 
 def conv2d_grad_input(xp, g, w, shape, *, stride: Pair, padding: Padding | str,
@@ -207,18 +240,53 @@ def conv2d_grad_input(xp, g, w, shape, *, stride: Pair, padding: Padding | str,
         _fail(name, f"an input of size {hw[0]}x{hw[1]} gives an output of size "
                     f"{want[0]}x{want[1]}, the output's gradient has shape {g.shape}")
     g, w = g.astype(dtype, copy=False), _flipped(w, flip).astype(dtype, copy=False)
-    cg, (kh, kw) = w.shape[1], kernel
-    cols = xp.matmul(w.reshape(groups, o // groups, cg * kh * kw).transpose(0, 2, 1),
-                     _by_group(g, groups)).reshape(groups, cg, kh, kw, ho, wo, n)
+    if w.shape[1] >= 8:
+        return _grad_input_by_taps(xp, g, w, hw, stride, padding, dilation, groups)
+    return _grad_input_col2im(xp, g, w, hw, stride, padding, dilation, groups)
+
+
+def _tap(p: int, q: int, out: Pair, stride, dilation) -> tuple[slice, slice]:
+    """Where kernel tap ``(p, q)`` of every window lies in the padded input."""
+    (ho, wo), (sh, sw), (dh, dw) = out, stride, dilation
+    return (slice(p * dh, p * dh + sh * (ho - 1) + 1, sh),
+            slice(q * dw, q * dw + sw * (wo - 1) + 1, sw))
+
+
+def _grad_input_by_taps(xp, g, w, hw: Pair, stride, padding, dilation, groups: int):
+    """The input's gradient as a sum over the kernel taps of the output's gradient times
+    the tap's filters, channels last (see the module)."""
+    n, o, ho, wo = g.shape
+    og, cg, kh, kw = o // groups, *w.shape[1:]
+    rows = xp.ascontiguousarray(g.transpose(0, 2, 3, 1)).reshape(n * ho * wo, groups, og)
+    rows = rows.transpose(1, 0, 2)                                  # (groups, M, O/groups)
+    taps = xp.ascontiguousarray(w.reshape(groups, og, cg, kh, kw).transpose(3, 4, 0, 1, 2))
     (t, b), (l, r) = padding
-    out = xp.zeros((groups, cg, hw[0] + t + b, hw[1] + l + r, n), dtype)
-    (sh, sw), (dh, dw) = stride, dilation
-    for p in range(kh):              # col2im: each tap's columns go back where they came
+    out = xp.zeros((n, hw[0] + t + b, hw[1] + l + r, groups, cg), g.dtype)
+    share = xp.empty((groups, n * ho * wo, cg), g.dtype)
+    placed = share.reshape(groups, n, ho, wo, cg).transpose(1, 2, 3, 0, 4)
+    for p in range(kh):
         for q in range(kw):
-            out[:, :, p * dh:p * dh + sh * (ho - 1) + 1:sh,
-                q * dw:q * dw + sw * (wo - 1) + 1:sw] += cols[:, :, p, q]
-    out = out[:, :, t:t + hw[0], l:l + hw[1]].transpose(4, 0, 1, 2, 3)
-    return xp.ascontiguousarray(out).reshape(n, groups * cg, *hw)
+            xp.matmul(rows, taps[p, q], out=share)
+            out[(slice(None), *_tap(p, q, (ho, wo), stride, dilation))] += placed
+    out = out[:, t:t + hw[0], l:l + hw[1]].reshape(n, *hw, groups * cg)
+    return xp.ascontiguousarray(out.transpose(0, 3, 1, 2))
+
+
+def _grad_input_col2im(xp, g, w, hw: Pair, stride, padding, dilation, groups: int):
+    """The input's gradient as the filters times the output's gradient (images last),
+    each kernel tap's columns added back where they came from (see the module)."""
+    n, o, ho, wo = g.shape
+    cg, kh, kw = w.shape[1:]
+    cols = xp.matmul(w.reshape(groups, o // groups, cg * kh * kw).transpose(0, 2, 1),
+                     _by_group(g, groups, False)).reshape(groups, cg, kh, kw, ho, wo, n)
+    (t, b), (l, r) = padding
+    out = xp.zeros((groups, cg, hw[0] + t + b, hw[1] + l + r, n), g.dtype)
+    for p in range(kh):
+        for q in range(kw):
+            out[(slice(None), slice(None), *_tap(p, q, (ho, wo), stride, dilation))] += \
+                cols[:, :, p, q]
+    return _to_nchw(xp, out[:, :, t:t + hw[0], l:l + hw[1]].reshape(
+        groups * cg, *hw, n), False)
 
 
 def conv2d_grad_weights(xp, x, g, shape, *, stride: Pair, padding: Padding | str,
@@ -243,7 +311,14 @@ def conv2d_grad_weights(xp, x, g, shape, *, stride: Pair, padding: Padding | str
                     f"{x.shape} and a {kernel[0]}x{kernel[1]} kernel give "
                     f"({n}, {o}, {out[0]}, {out[1]})")
     x, g = x.astype(dtype, copy=False), g.astype(dtype, copy=False)
-    cols = _columns(xp, x, kernel, out, stride, padding, dilation, groups)
-    gw = xp.matmul(cols, _by_group(g, groups).transpose(0, 2, 1))    # (groups, I*kh*kw, O/g)
-    gw = gw.transpose(0, 2, 1).reshape(o, c // groups, *kernel)
+    first = _images_first(out)
+    cols = _columns(xp, x, kernel, out, stride, padding, dilation, groups, first)
+    if first:       # a product per image, summed: g is already (N, groups, O/g, Ho*Wo)
+        k, size = cols.shape[1], out[0] * out[1]
+        gw = xp.matmul(cols.reshape(groups, k, n, size).transpose(2, 0, 1, 3),
+                       g.reshape(n, groups, o // groups, size).transpose(0, 1, 3, 2))
+        gw = gw.sum(axis=0)
+    else:
+        gw = xp.matmul(cols, _by_group(g, groups, first).transpose(0, 2, 1))
+    gw = gw.transpose(0, 2, 1).reshape(o, c // groups, *kernel)   # from (groups, K, O/g)
     return xp.ascontiguousarray(_flipped(gw, flip))

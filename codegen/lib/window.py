@@ -67,6 +67,11 @@ class Geometry(NamedTuple):
         return cls(image, out, span, tuple(ws), tuple(stride), tuple(pad))
 
     @property
+    def overlap(self) -> bool:
+        """Whether some element lies in more than one window."""
+        return any(s < w for s, w in zip(self.stride, self.ws))
+
+    @property
     def padded(self) -> bool:
         """Whether the windows reach outside the image, so that they read a padded copy."""
         return self.span != self.image
@@ -75,10 +80,19 @@ class Geometry(NamedTuple):
         """For each offset in the window (in window order), the slices of the buffer
         that hold the element at that offset of every window: each is shaped like the
         output."""
-        (oh, ow), (sh, sw) = self.out, self.stride
-        for i in range(self.ws[0]):
-            for j in range(self.ws[1]):
-                yield (slice(i, i + sh * (oh - 1) + 1, sh), slice(j, j + sw * (ow - 1) + 1, sw))
+        # an empty slice where there are no windows: a stop below 0 would count from the end
+        rows, cols = ([slice(k, k + s * (n - 1) + 1 if n else k, s) for k in range(w)]
+                      for n, s, w in zip(self.out, self.stride, self.ws))
+        for si in rows:
+            for sj in cols:
+                yield si, sj
+
+    @property
+    def tiles(self) -> bool:
+        """Whether the windows cover the buffer once each (no overlap, no gap), so that
+        a gradient written window offset by window offset fills it."""
+        return self.stride == self.ws and self.span == tuple(
+            o * s for o, s in zip(self.out, self.stride))
 
     def interior(self) -> tuple[slice, slice]:
         """The image's place in the buffer."""
@@ -151,35 +165,42 @@ def pool_grad(xp, x, gz, *, ws, stride, pad, mode: str, ignore_border: bool):
         raise ValueError(f"pool_grad: mode must be sum, average_inc_pad or average_exc_pad "
                          f"(max has max_pool_grad), got {mode!r}")
     share = gz / g.counts(xp, mode, gz.dtype) if mode.startswith("average") else gz
-    buf = xp.zeros((*x.shape[:-2], *g.span), dtype=gz.dtype)
+    buf = (xp.empty if g.tiles else xp.zeros)((*x.shape[:-2], *g.span), dtype=gz.dtype)
     for si, sj in g.offsets():
-        buf[..., si, sj] += share
+        if g.overlap:
+            buf[..., si, sj] += share
+        else:           # each element lies in one window at most: write, not add
+            buf[..., si, sj] = share
     return xp.ascontiguousarray(buf[(..., *g.interior())]) if g.padded else buf
 
 
 def _first_max(xp, x, z, g: Geometry) -> Iterator[tuple[tuple[slice, slice], object]]:
     """Per window offset, its slices and where that offset holds its window's first
-    maximum ``z`` (a NaN where ``z`` is NaN) among the elements of ``x``."""
+    maximum ``z`` (a NaN where ``z`` is NaN) among the elements of ``x``. ``z`` must be the
+    max :func:`pool` of ``x``: some offset of each window holds it, so the last offset
+    is where no other one is."""
     buf = _buffer(xp, x, g, _lowest(xp, x.dtype))
     real = None
     if g.padded:        # a window of -inf elements must not give its gradient to padding
         real = xp.zeros(g.span, dtype=bool)
         real[g.interior()] = True
-    nan = z != z
-    nan = nan if nan.any() else None
+    # a NaN maximum propagates: one reduction tells whether any window holds a NaN
+    nan = z != z if x.dtype.kind == "f" and z.size and bool(xp.isnan(z.max())) else None
+    last = g.ws[0] * g.ws[1] - 1
     taken = None
-    for si, sj in g.offsets():
+    for k, (si, sj) in enumerate(g.offsets()):
+        if k == last and taken is not None:
+            yield (si, sj), ~taken
+            return
         part = buf[..., si, sj]
         hit = part == z
         if nan is not None:
             hit |= nan & (part != part)
         if real is not None:
             hit &= real[si, sj]
-        if taken is None:
-            taken = hit.copy()
-        else:
-            hit &= ~taken
-            taken |= hit
+        if taken is not None:
+            hit = xp.greater(hit, taken)        # a hit where none was before
+        taken = hit if taken is None else taken | hit
         yield (si, sj), hit
 
 
@@ -190,16 +211,17 @@ def max_pool_grad(xp, x, z, gz, *, ws, stride, pad, ignore_border: bool):
     want = (*x.shape[:-2], *g.out)
     _check_shape("max_pool_grad", "the pooled value", z, want)
     _check_shape("max_pool_grad", "the output gradient", gz, want)
-    buf = xp.zeros((*x.shape[:-2], *g.span), dtype=gz.dtype)
-    overlap = any(s < w for s, w in zip(g.stride, g.ws))
     # a product with the mask is branch-free (numpy's where over a random mask is many
-    # times slower), and exact while gz is finite (0 * inf would be NaN)
-    finite = bool(xp.isfinite(gz).all())
+    # times slower), and exact while gz is finite (0 * inf would be NaN); a sum that
+    # overflows only takes the exact path too
+    finite = bool(xp.isfinite(gz.sum()))
+    fill = xp.empty if g.tiles and finite else xp.zeros
+    buf = fill((*x.shape[:-2], *g.span), dtype=gz.dtype)
     for (si, sj), hit in _first_max(xp, x, z, g):
         target = buf[..., si, sj]
         if not finite:
             target += xp.where(hit, gz, 0)
-        elif overlap:
+        elif g.overlap:
             target += gz * hit
         else:           # each element lies in one window at most: write, not add
             xp.multiply(gz, hit, out=target)

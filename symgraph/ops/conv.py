@@ -1,7 +1,8 @@
 """2-d convolutions: :class:`Conv2D` (a cross-correlation of NCHW images with OIHW
 filters) and its two gradients, :class:`Conv2DGradInput` and :class:`Conv2DGradWeights`,
 each of them differentiable, so second derivatives work. All three lower to library calls
-(``codegen/lib/conv.py``: im2col and one GEMM per group on numpy's BLAS).
+(``codegen/lib/conv.py``: im2col and one GEMM per group on numpy's BLAS, or for the input's
+gradient one GEMM per kernel tap).
 
 The user functions come in two conventions, each under the names its users know:
 

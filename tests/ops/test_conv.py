@@ -96,6 +96,59 @@ def test_float32_zero_batch_and_non_contiguous_inputs(rng, case):
         0, 1, 3, 2), w])
 
 
+def direct_grads(x, w, g, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1, 1), groups=1):
+    """The gradients of :func:`direct` given the output's gradient ``g``, by their
+    definition: each output position's gradient spread over its window and filters."""
+    (sh, sw), (dh, dw) = stride, dilation
+    o, cg, kh, kw = w.shape
+    og = o // groups
+    xp = np.pad(x, ((0, 0), (0, 0), *pads))
+    gx, gw = np.zeros_like(xp), np.zeros_like(w)
+    for k in range(groups):
+        outs, ins = slice(k * og, (k + 1) * og), slice(k * cg, (k + 1) * cg)
+        for i in range(g.shape[2]):
+            for j in range(g.shape[3]):
+                win = (slice(None), ins, slice(i * sh, i * sh + dh * (kh - 1) + 1, dh),
+                       slice(j * sw, j * sw + dw * (kw - 1) + 1, dw))
+                gx[win] += np.einsum("no,ocpq->ncpq", g[:, outs, i, j], w[outs])
+                gw[outs] += np.einsum("no,ncpq->ocpq", g[:, outs, i, j], xp[win])
+    (t, _), (l, _) = pads
+    return gx[:, :, t:t + x.shape[2], l:l + x.shape[3]], gw
+
+
+#: shapes that take each of the library's ways: output rows of 16 or more (columns with
+#: the images first), 8 or more input channels per group (the input's gradient by taps)
+PATHS = [((2, 3, 5, 18), (4, 3, 3, 3), (1, 1), ((1, 0), (0, 2)), (1, 1), 1),
+         ((2, 4, 6, 35), (6, 2, 2, 3), (2, 2), ((1, 1), (2, 1)), (1, 2), 2),
+         ((2, 16, 6, 7), (6, 8, 3, 2), (2, 1), ((1, 2), (0, 1)), (2, 1), 2),
+         ((2, 8, 4, 18), (4, 8, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),
+         ((0, 8, 4, 18), (4, 8, 3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1), 1)]
+
+
+@pytest.mark.parametrize("xs, ws, stride, pads, dilation, groups", PATHS,
+                         ids=["images-first", "images-first-groups", "taps",
+                              "taps-images-first", "taps-no-images"])
+def test_each_way_of_computing_against_the_definition(rng, xs, ws, stride, pads, dilation,
+                                                      groups):
+    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+    y = direct(x, w, stride, pads, dilation, groups)
+    g = rng.standard_normal(y.shape)
+    want_x, want_w = direct_grads(x, w, g, stride, pads, dilation, groups)
+    params = dict(stride=stride, padding=pads, dilation=dilation, groups=groups, flip=False)
+    for dtype, tol in [("float64", 1e-12), ("float32", 1e-4)]:
+        a, b, c = (non_contiguous(v.astype(dtype)) for v in (x, w, g))
+        p = dict(params, dtype=dtype)
+        got = [LIBRARY["conv2d"](a, b, **p),
+               LIBRARY["conv2d_grad_input"](c, b, np.array(xs[2:]), **p),
+               LIBRARY["conv2d_grad_weights"](a, c, np.array(ws[2:]), **p)]
+        for v, want in zip(got, [y, want_x, want_w]):
+            assert v.dtype == dtype and v.flags.c_contiguous
+            np.testing.assert_allclose(v, want, rtol=tol, atol=tol)
+    flipped = LIBRARY["conv2d_grad_weights"](x, g, np.array(ws[2:]), **dict(
+        params, flip=True, dtype="float64"))
+    np.testing.assert_allclose(flipped, want_w[:, :, ::-1, ::-1], rtol=1e-12, atol=1e-12)
+
+
 def test_mixed_dtypes_promote(rng):
     x, w = rng.standard_normal((1, 2, 5, 5)).astype("float32"), rng.standard_normal((3, 2, 2, 2))
     check_values(lambda a, b: nn.conv2d_xcorr(a, b), lambda a, b: direct(a, b), [x, w],

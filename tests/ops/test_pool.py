@@ -137,6 +137,8 @@ def test_an_empty_image_axis():
                                                               mode=mode))
         np.testing.assert_array_equal(f(x), np.full((1, 1, 1, 2), value))
         assert sg.nnet.pool_2d(v, (2, 2), True, mode=mode).eval({v: x}).shape == (1, 1, 0, 1)
+        padded = sg.nnet.pool_2d(v, (3, 3), True, (2, 2), (1, 1), mode=mode)
+        assert padded.eval({v: x}).shape == (1, 1, 0, 2)
 
 
 # ---------------------------------------------------------------- gradients
