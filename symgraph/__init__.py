@@ -20,7 +20,19 @@ from .printing import debugprint, to_dot, to_networkx, to_svg
 from .compile.function import Function, function, kernel_sources
 from .compile.arguments import In, Out
 from .testing import GradientError, verify_grad
-from . import init, nnet, random, regularization, updates
-from .random import RandomStreams
-
 __version__ = "0.1.0"
+
+# The training toolkit (layers, streams, optimizers, initializers) loads at first use, so
+# that `import symgraph` stays fast: `sg.nnet.conv2d`, `sg.updates.adam`, `sg.RandomStreams`
+_LAZY = {"init": None, "nnet": None, "random": None, "regularization": None,
+         "updates": None, "RandomStreams": "random"}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'symgraph' has no attribute {name!r}")
+    import importlib
+    module = importlib.import_module(f".{_LAZY[name] or name}", __name__)
+    value = getattr(module, name) if _LAZY[name] else module
+    globals()[name] = value
+    return value

@@ -96,10 +96,14 @@ def test_no_file_or_function_too_long(name, path):
 
 def test_import_symgraph_leaves_compile_only_modules_for_later():
     """``import symgraph`` stays cheap: the rewrite passes, llvmlite and networkx load at
-    the first compile, gradient or graph export."""
+    the first compile, gradient or graph export, the training toolkit at its first use."""
     import subprocess
     import sys
-    code = ("import sys, symgraph; print(sorted(m for m in ('symgraph.rewrite', 'llvmlite', "
-            "'networkx', 'codegen.llvm') if m in sys.modules))")
+    later = ("symgraph.rewrite", "llvmlite", "networkx", "codegen.llvm", "symgraph.nnet",
+             "symgraph.random", "symgraph.updates", "symgraph.init")
+    code = f"import sys, symgraph; print(sorted(m for m in {later} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+    code = "import symgraph as sg; print(sg.nnet.dropout.__name__, sg.RandomStreams.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.split() == ["dropout", "RandomStreams"], out.stdout + out.stderr
