@@ -86,10 +86,14 @@ class RandomStreams:
         return broadcast_to(constant(np.uint8(0)), size)
 
     def _draw(self, dist: str, size, params=(), dtype: str | None = None,
-              compute: str | None = None, trials: int = 1, like=()) -> TensorVariable:
+              compute: str | None = None, trials: int = 1, like=(), ndim=None
+              ) -> TensorVariable:
         """A new draw of ``dist``; with ``size`` None, the shape of ``params`` and
-        ``like`` (parameters applied after the draw) broadcast."""
+        ``like`` (parameters applied after the draw) broadcast. ``ndim`` (Theano's), when
+        given, must be the draw's rank."""
         template = self._template(size, (*params, *like))
+        if ndim is not None and ndim != template.ndim:
+            raise ValueError(f"{dist}: ndim={ndim} but the size gives rank {template.ndim}")
         number = self._draws
         if number >= 1 << 24:
             raise ValueError("a stream numbers at most 2**24 draws: make another stream")
@@ -114,7 +118,7 @@ class RandomStreams:
         """Uniform numbers in ``[low, high)``; ``size`` None takes the shape of ``low``
         and ``high`` broadcast."""
         dt = self._float(dtype, low, high)
-        u = self._draw("uniform", size, dtype=dt, like=(low, high))
+        u = self._draw("uniform", size, dtype=dt, like=(low, high), ndim=ndim)
         if isinstance(low, (int, float)) and isinstance(high, (int, float)) and \
                 (low, high) == (0.0, 1.0):
             return u
@@ -123,7 +127,7 @@ class RandomStreams:
     def normal(self, size=None, avg=0.0, std=1.0, ndim=None, dtype=None) -> TensorVariable:
         """Normal numbers of mean ``avg`` and standard deviation ``std`` (Box-Muller)."""
         dt = self._float(dtype, avg, std)
-        z = self._draw("normal", size, dtype=dt, like=(avg, std))
+        z = self._draw("normal", size, dtype=dt, like=(avg, std), ndim=ndim)
         if isinstance(avg, (int, float)) and isinstance(std, (int, float)) and \
                 (avg, std) == (0.0, 1.0):
             return z
@@ -138,10 +142,10 @@ class RandomStreams:
             raise ValueError(f"binomial: n must be an int from 0 to {MAX_TRIALS}, got {n!r}")
         p = self._probability(p)
         if n == 0:
-            return zeros_like(self._draw("bernoulli", size, (p,), "bool",
-                                           p.dtype), dtype=as_dtype(dtype))
+            return zeros_like(self._draw("bernoulli", size, (p,), "bool", p.dtype,
+                                         ndim=ndim), dtype=as_dtype(dtype))
         dist = "bernoulli" if n == 1 else "binomial"
-        return self._draw(dist, size, (p,), dtype, p.dtype, int(n))
+        return self._draw(dist, size, (p,), dtype, p.dtype, int(n), ndim=ndim)
 
     def bernoulli(self, size=None, p=0.5, dtype="int8") -> TensorVariable:
         """1 with probability ``p``, else 0 (``dtype="bool"`` for a mask)."""

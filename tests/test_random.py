@@ -150,6 +150,9 @@ def test_bad_arguments():
         rng.uniform((3,), dtype="int32")
     with pytest.raises(ValueError, match="broadcast"):
         rng.uniform((1, 3), low=sg.dmatrix("lo"))
+    with pytest.raises(ValueError, match="ndim=1"):
+        rng.normal((2, 3), ndim=1)
+    assert rng.binomial((2, 3), p=0.5, ndim=2).ndim == 2
 
 
 # ---- statistics --------------------------------------------------------------------------
