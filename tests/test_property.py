@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import importlib
-import sys
 import warnings
 from dataclasses import dataclass
 from typing import Callable

@@ -80,7 +80,6 @@ def child(builder: str, args: tuple) -> dict:
     """Build, differentiate and compile one workload in this process; the seconds of
     each stage, the node counts and the compile profile."""
     import symgraph as sg
-    from codegen.backend import get_backend
     from symgraph.graph import toposort
     _first_use_imports()                # imports, not compile time (as jax's is not)
     t0 = time.perf_counter()

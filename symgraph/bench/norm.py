@@ -58,8 +58,6 @@ def _torch(torch, kind: str, shape):
 
 
 def _jax(jax, kind: str):
-    jnp = jax.numpy
-
     def f(x, g, b):
         if kind == "softmax":
             return jax.nn.softmax(x, -1)

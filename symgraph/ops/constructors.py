@@ -24,8 +24,6 @@ that take no value (``zeros``, ``eye``, ``one_hot``), give ``config.floatX``.
 from __future__ import annotations
 
 import math
-from typing import Sequence
-
 import numpy as np
 
 from codegen.lib.array import arange_length

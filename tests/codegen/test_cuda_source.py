@@ -26,7 +26,7 @@ import pytest
 from codegen import philox
 from codegen.cuda import emit, render, sources
 from codegen.cuda.run import compile_kernel, launch_args, available
-from codegen.kernel import (COMBINERS, DTYPES, FLOATS, INTS, OPCODES, Buffer, Builder, Instr,
+from codegen.kernel import (COMBINERS, DTYPES, FLOATS, OPCODES, Buffer, Builder, Instr,
                             Kernel, Store, split_stages)
 from codegen.interpret import interpret
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from codegen import cache, settings
-from codegen.kernel import (COMBINERS, DTYPES, FLOATS, INTS, OPCODES, Buffer, Instr,
+from codegen.kernel import (COMBINERS, DTYPES, FLOATS, OPCODES, Buffer, Instr,
                             Kernel, KernelError, Store)
 from codegen.interpret import interpret
 from codegen.llvm import compile_kernel, compile_kernels, get_num_threads, jit, set_num_threads

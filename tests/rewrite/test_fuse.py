@@ -6,7 +6,6 @@ Counting rule: "kernels" are the nodes of ``f.nodes`` other than the pure views
 from __future__ import annotations
 
 import importlib
-import sys
 
 import numpy as np
 import pytest
