@@ -222,17 +222,18 @@ def training_default_updates(written: list, training, exprs: list[Variable],
     flagged = [any(v is TRAINING for v in graph_inputs([u])) for _, u in written]
     kept: list = []
     todo = [(s, u, f) for (s, _), u, f in zip(written, moved, flagged) if u is not s]
-    roots = list(exprs)
-    while True:       # a kept update may read another variable with a default update
-        read = {id(v) for v in graph_inputs(clone_replace(roots, givens) if givens
-                                            else roots)}
+    roots, read = list(exprs), set()
+    while todo:       # a kept update may read another variable with a default update
+        read |= {id(v) for v in graph_inputs(clone_replace(roots, givens) if givens
+                                             else roots)}
         now = [(s, u, f) for s, u, f in todo if f or id(s) in read]
         if not now:
-            return kept
+            break
         kept += [(s, u) for s, u, _ in now]
-        roots += [u for _, u, _ in now]
+        roots = [u for _, u, _ in now]         # only what the kept updates add is new
         taken = {id(s) for s, _, _ in now}
         todo = [t for t in todo if id(t[0]) not in taken]
+    return kept
 
 
 def _reads_flag(node) -> bool:
