@@ -29,6 +29,21 @@ def sym_like(a: np.ndarray, name: str, static: bool = False) -> sg.TensorVariabl
     return sg.tensor(name, a.dtype, shape)
 
 
+def numpy_set(x: np.ndarray, idx, y) -> np.ndarray:
+    """numpy's ``x[idx] = y`` on a copy: the reference of ``set_subtensor``."""
+    out = x.copy()
+    out[idx] = y
+    return out
+
+
+def numpy_add_at(x: np.ndarray, idx, y) -> np.ndarray:
+    """``np.add.at(x, idx, y)`` on a copy (repeated indices add up): the reference of
+    ``inc_subtensor``."""
+    out = x.copy()
+    np.add.at(out, idx, y)
+    return out
+
+
 def check_values(sym_fn: Callable, np_fn: Callable, inputs: Sequence[np.ndarray],
                  backends: Sequence[str] | None = None, rtol: float | None = None,
                  atol: float = 0.0, static: bool = False) -> None:

@@ -10,7 +10,7 @@ import symgraph as sg
 from codegen.lib import index as ix
 from codegen.lib.numpy import LIBRARY
 from symgraph.ops.indexing import AdvancedSubtensor, IndexTypeError, LastWrites
-from tests.checks import check_grad, check_values, non_contiguous
+from tests.checks import check_grad, check_values, non_contiguous, numpy_add_at, numpy_set
 
 RNG = np.random.default_rng(1)
 E = Ellipsis
@@ -23,18 +23,6 @@ def rand(shape) -> np.ndarray:
 
 def ints(*rows) -> np.ndarray:
     return np.array(rows)
-
-
-def _set(x, idx, y):
-    out = x.copy()
-    out[idx] = y
-    return out
-
-
-def _add_at(x, idx, y):
-    out = x.copy()
-    np.add.at(out, idx, y)
-    return out
 
 
 # (shape, index): what numpy does with several advanced indices
@@ -151,7 +139,7 @@ def test_grad_is_add_at():
     x, i, j = sg.dmatrix("x"), sg.lmatrix("i"), sg.lvector("j")
     I, J = ints([0, 0], [2, 0]), ints(1, 1)
     g = sg.function([x, i, j], sg.grad(x[i, j].sum(), x))(np.zeros((3, 2)), I, J)
-    np.testing.assert_array_equal(g, _add_at(np.zeros((3, 2)), (I, J), 1.0))
+    np.testing.assert_array_equal(g, numpy_add_at(np.zeros((3, 2)), (I, J), 1.0))
 
 
 WRITES = [  # (shape, index, shape of y)
@@ -170,9 +158,9 @@ WRITES = [  # (shape, index, shape of y)
 @pytest.mark.parametrize("shape,idx,yshape", WRITES, ids=repr)
 def test_set_and_inc(shape, idx, yshape):
     a, y = rand(shape), rand(yshape)
-    check_values(lambda x, y: sg.set_subtensor(x[idx], y), lambda x, y: _set(x, idx, y),
+    check_values(lambda x, y: sg.set_subtensor(x[idx], y), lambda x, y: numpy_set(x, idx, y),
                  [a, y])
-    check_values(lambda x, y: sg.inc_subtensor(x[idx], y), lambda x, y: _add_at(x, idx, y),
+    check_values(lambda x, y: sg.inc_subtensor(x[idx], y), lambda x, y: numpy_add_at(x, idx, y),
                  [non_contiguous(a), y])
     if a.size:
         check_grad(lambda x, y: sg.set_subtensor(x[idx], y) ** 2, [a, y])

@@ -8,7 +8,7 @@ import pytest
 import symgraph as sg
 from symgraph.ops.indexing import (AdvancedIncSubtensor, AdvancedSubtensor, IncSubtensor,
                                    Subtensor)
-from tests.checks import check_grad, check_values, non_contiguous
+from tests.checks import check_grad, check_values, non_contiguous, numpy_add_at, numpy_set
 
 RNG = np.random.default_rng(0)
 E = Ellipsis
@@ -66,26 +66,14 @@ def test_dtypes(dtype):
                 ([3, 0, 3], [[4], [0]])]:
         check_values(lambda x: x[idx], lambda x: x[idx], [a])
     check_values(lambda x: sg.set_subtensor(x[[0, 0], [1, 1]], x[1, :2]),
-                 lambda x: _set(x, ([0, 0], [1, 1]), x[1, :2]), [a])
+                 lambda x: numpy_set(x, ([0, 0], [1, 1]), x[1, :2]), [a])
     check_values(lambda x: sg.set_subtensor(x[1:3, [0, 0, 2]], x[0, :3]),
-                 lambda x: _set(x, (slice(1, 3), [0, 0, 2]), x[0, :3]), [a])
+                 lambda x: numpy_set(x, (slice(1, 3), [0, 0, 2]), x[0, :3]), [a])
     if dtype != "bool":
         check_values(lambda x: sg.inc_subtensor(x[[3, 0, 3], 1:], x[0, 1:]),
-                     lambda x: _add_at(x, ([3, 0, 3], slice(1, None)), x[0, 1:]), [a])
+                     lambda x: numpy_add_at(x, ([3, 0, 3], slice(1, None)), x[0, 1:]), [a])
         check_values(lambda x: sg.inc_subtensor(x[[3, 0, 3], [1, 1, 1]], x[0, 0]),
-                     lambda x: _add_at(x, ([3, 0, 3], [1, 1, 1]), x[0, 0]), [a])
-
-
-def _set(x, idx, y):
-    out = x.copy()
-    out[idx] = y
-    return out
-
-
-def _add_at(x, idx, y):
-    out = x.copy()
-    np.add.at(out, idx, y)
-    return out
+                     lambda x: numpy_add_at(x, ([3, 0, 3], [1, 1, 1]), x[0, 0]), [a])
 
 
 def test_getitem_is_a_view_and_subtensor_op():
@@ -154,9 +142,9 @@ WRITES = [  # (shape, index, shape of y)
 @pytest.mark.parametrize("shape,idx,yshape", WRITES, ids=repr)
 def test_set_and_inc_values(shape, idx, yshape):
     a, y = rand(shape), rand(yshape)
-    check_values(lambda x, y: sg.set_subtensor(x[idx], y), lambda x, y: _set(x, idx, y),
+    check_values(lambda x, y: sg.set_subtensor(x[idx], y), lambda x, y: numpy_set(x, idx, y),
                  [a, y])
-    check_values(lambda x, y: sg.inc_subtensor(x[idx], y), lambda x, y: _add_at(x, idx, y),
+    check_values(lambda x, y: sg.inc_subtensor(x[idx], y), lambda x, y: numpy_add_at(x, idx, y),
                  [non_contiguous(a), non_contiguous(y) if y.ndim else y])
 
 
@@ -176,7 +164,7 @@ def test_write_casts_and_python_values():
     x = sg.fvector("x")
     out = sg.inc_subtensor(x[1:], sg.dvector("y"))
     assert out.dtype == "float32"
-    check_values(lambda x: sg.set_subtensor(x[::2], [7, 8]), lambda x: _set(x, np.s_[::2],
+    check_values(lambda x: sg.set_subtensor(x[::2], [7, 8]), lambda x: numpy_set(x, np.s_[::2],
                  [7, 8]), [rand((4,), "int32")])
     with pytest.raises(TypeError, match="cannot write float64"):
         sg.set_subtensor(sg.ivector("i")[0], sg.dscalar("y"))
