@@ -205,30 +205,40 @@ class Conv2D(_Conv):
                 Conv2DGradWeights(*self.conv, w_static)(x, g, w_hw)]
 
 
-class Conv2DGradInput(_Conv):
-    """The gradient of :class:`Conv2D` with respect to its input, from the output's
-    gradient ``g``, the filters ``w`` and the input's spatial size ``hw`` (an int vector;
-    ``static`` is what is known of it while building): the transposed convolution."""
+class _ConvGrad(_Conv):
+    """A gradient of :class:`Conv2D`, which takes the spatial size of what it computes as
+    an int vector input; ``static`` is what is known of that size while building."""
     __props__ = _Conv.__props__ + ("static",)
-    entry = "conv2d_grad_input"
 
     def __init__(self, stride, padding, dilation, groups, flip=False, static=(None, None)):
         super().__init__(stride, padding, dilation, groups, flip)
         self.static = tuple(static)
 
+    def _check_output(self, g: Variable, want, given: str) -> None:
+        """The output's gradient ``g`` has the output's static size ``want`` (what
+        ``given``, a phrase, gives)."""
+        for a, (got, w) in enumerate(zip(g.type.shape[2:], want)):
+            if got is not None and w is not None and got != w:
+                raise _error(self.entry, f"{given} an output {('height', 'width')[a]} of "
+                                         f"{w}, the output's gradient {g.type} has {got}")
+
+
+class Conv2DGradInput(_ConvGrad):
+    """The gradient of :class:`Conv2D` with respect to its input, from the output's
+    gradient ``g``, the filters ``w`` and the input's spatial size ``hw``: the transposed
+    convolution."""
+    entry = "conv2d_grad_input"
+
     def make_node(self, g: Variable, w: Variable, hw: Variable) -> Apply:
         dtype = self._floats(gradient=g, filters=w)
         self._check_shape_input(hw, "input size")
-        (n, o, ho, wo), (o2, cg, kh, kw) = g.type.shape, w.type.shape
+        (n, o, _, _), (o2, cg, kh, kw) = g.type.shape, w.type.shape
         if o is not None and o2 is not None and o != o2:
             raise _error(self.entry, f"the output's gradient {g.type} has {o} channels, "
                                      f"the filters {w.type} make {o2}")
         self._channels(None, o2, cg)
-        for a, (got, want) in enumerate(zip((ho, wo), self._out(self.static, (kh, kw)))):
-            if got is not None and want is not None and got != want:
-                raise _error(self.entry, f"an input of size {self.static} gives an output "
-                                         f"{('height', 'width')[a]} of {want}, the output's "
-                                         f"gradient {g.type} has {got}")
+        self._check_output(g, self._out(self.static, (kh, kw)),
+                           f"an input of size {self.static} gives")
         c = None if cg is None else cg * self.groups
         return Apply(self, [g, w, hw], [TensorType(dtype, (n, c, *self.static))()])
 
@@ -239,31 +249,21 @@ class Conv2DGradInput(_Conv):
                 None]
 
 
-class Conv2DGradWeights(_Conv):
+class Conv2DGradWeights(_ConvGrad):
     """The gradient of :class:`Conv2D` with respect to its filters, from its input ``x``,
-    the output's gradient ``g`` and the kernel's size ``hw`` (an int vector; ``static`` is
-    what is known of it while building)."""
-    __props__ = _Conv.__props__ + ("static",)
+    the output's gradient ``g`` and the kernel's size ``hw``."""
     entry = "conv2d_grad_weights"
-
-    def __init__(self, stride, padding, dilation, groups, flip=False, static=(None, None)):
-        super().__init__(stride, padding, dilation, groups, flip)
-        self.static = tuple(static)
 
     def make_node(self, x: Variable, g: Variable, hw: Variable) -> Apply:
         dtype = self._floats(input=x, gradient=g)
         self._check_shape_input(hw, "kernel size")
-        (n, c, h, wd), (n2, o, ho, wo) = x.type.shape, g.type.shape
+        (n, c, h, wd), (n2, o, _, _) = x.type.shape, g.type.shape
         if n is not None and n2 is not None and n != n2:
             raise _error(self.entry, f"the input {x.type} has {n} images, the output's "
                                      f"gradient {g.type} {n2}")
         self._channels(c, o, None)
-        for a, (got, want) in enumerate(zip((ho, wo), self._out((h, wd), self.static))):
-            if got is not None and want is not None and got != want:
-                raise _error(self.entry, f"the input {x.type} and a kernel of size "
-                                         f"{self.static} give an output "
-                                         f"{('height', 'width')[a]} of {want}, the output's "
-                                         f"gradient {g.type} has {got}")
+        self._check_output(g, self._out((h, wd), self.static),
+                           f"the input {x.type} and a kernel of size {self.static} give")
         cg = None if c is None else c // self.groups
         return Apply(self, [x, g, hw], [TensorType(dtype, (o, cg, *self.static))()])
 
