@@ -15,12 +15,19 @@ running them all).
 * A kernel step checks each layout of its arguments once and keeps a launcher for it: a
   later call with the same shapes and strides goes straight to the native entry
   (:func:`_kernel_step`), for backends whose compiled kernels can ``bind`` a layout.
+* An *observer* (profiling, checking modes) sees every step as it runs: ``build(...,
+  observe=obs)`` generates a runner calling ``obs.after(i, t, args, outs)`` after step
+  ``i`` (``t``: the clock reading its work started at; it returns the reading the next
+  step starts at, so the observer's own time is charged to no step) and
+  ``obs.before(i, args)`` before it when the observer has one. Without an observer the
+  runner has none of that code. An observer that raises fails the step (a StepError).
 """
 from __future__ import annotations
 
 import math
 import sys
 import sysconfig
+import time
 from functools import partial
 from typing import Any, Callable, NamedTuple, Sequence
 
@@ -74,16 +81,19 @@ class Runner:
     is always an array made for the call that nothing else holds; ``stateful`` whether
     steps keep buffers between calls (then one call at a time)."""
 
-    def __init__(self, program: Program, backend, planned: Planned):
+    def __init__(self, program: Program, backend, planned: Planned, observe=None):
         self.program, self.backend = program, backend
         self.fresh, self.stateful = planned.fresh, planned.stateful
-        self.run = _generate(program, planned)
+        self.run = _generate(program, planned, observe)
 
 
-def build(p: Program, backend, borrowed: frozenset[int] = frozenset()) -> Runner:
+def build(p: Program, backend, borrowed: frozenset[int] = frozenset(), observe=None,
+          in_place: bool = True) -> Runner:
     """``p`` compiled for ``backend`` (a :class:`codegen.backend.Backend`); the outputs
-    at the positions ``borrowed`` may be buffers the next call overwrites."""
-    return Runner(p, backend, plan(p, backend, borrowed))
+    at the positions ``borrowed`` may be buffers the next call overwrites. ``observe``
+    sees each step run (see the module's text); ``in_place=False`` writes no update into
+    its old value's memory (an observer comparing steps' inputs needs them whole)."""
+    return Runner(p, backend, plan(p, backend, borrowed, in_place), observe)
 
 
 def run_step(what: Work, args: Sequence[Any], backend) -> list[Any]:
@@ -92,11 +102,12 @@ def run_step(what: Work, args: Sequence[Any], backend) -> list[Any]:
     return list(step_function(what, backend, reuse=False)(*args))
 
 
-def _generate(p: Program, planned: Planned) -> Callable[..., list[Any]]:
+def _generate(p: Program, planned: Planned, observe=None) -> Callable[..., list[Any]]:
     """The steps as one straight-line Python function, generated as source: a call costs
     no interpretation of the step list. It frees each slot after its last reader.
     In-place update steps run last, in two phases: every check first, then every write,
-    so a failing check leaves all old values whole."""
+    so a failing check leaves all old values whole. With ``observe``, each step is
+    reported to it (see the module's text)."""
     order = [i for i in range(len(p.steps)) if i not in planned.commits] + \
         sorted(planned.commits)
     last: dict[int, int] = {}
@@ -111,18 +122,30 @@ def _generate(p: Program, planned: Planned) -> Callable[..., list[Any]]:
     v = lambda slots: "".join(f"v{s}, " for s in slots)
     lines = ["def run(inputs, writable=()):", f"    {v(p.inputs) or '()'} = inputs",
              "    i = 0", "    try:", "        pass"]
+    if observe is not None:
+        names.update(clock=time.perf_counter, after=observe.after,
+                     before=getattr(observe, "before", None))
+        lines.append("        t = clock()")
+    seen = lambda i, s: (f"        t = after({i}, t, ({v(s.inputs)}), ({v(s.outputs)}))"
+                         if observe is not None else None)
+    ahead = lambda i, s: (f"        before({i}, ({v(s.inputs)}))"
+                          if names.get("before") is not None else None)
     for i in order:
         s = p.steps[i]
         if i in planned.commits:
-            lines.append(f"        i = {i}; c{i} = fn{i}.check(({v(s.inputs)}), writable)")
+            lines += filter(None, [ahead(i, s), f"        i = {i}; c{i} = fn{i}.check(("
+                                   f"{v(s.inputs)}), writable)"])
             continue
-        lines.append(f"        i = {i}; {v(s.outputs)}= fn{i}({v(s.inputs)})")
+        lines += filter(None, [f"        i = {i}", ahead(i, s),
+                               f"        {v(s.outputs)}= fn{i}({v(s.inputs)})", seen(i, s)])
         free = [slot for slot in dict.fromkeys(s.inputs) if last[slot] == i
                 and slot not in keep]
         if free:
             lines.append(f"        del {v(free)}")
     for i in sorted(planned.commits):
-        lines.append(f"        i = {i}; {v(p.steps[i].outputs)}= fn{i}.write(c{i})")
+        s = p.steps[i]
+        lines += filter(None, [f"        i = {i}; {v(s.outputs)}= fn{i}.write(c{i})",
+                               seen(i, s)])
     lines += ["    except Exception as e:", "        raise _error(i, locals()) from e",
               f"    return [{v(p.outputs)}]"]
     exec("\n".join(lines), names)
@@ -135,11 +158,13 @@ def _step_error(steps: list[Step], constants: dict, i: int, env: dict) -> StepEr
     return StepError(s, [env.get(f"v{slot}", constants.get(slot)) for slot in s.inputs])
 
 
-def plan(p: Program, backend, borrowed: frozenset[int] = frozenset()) -> Planned:
+def plan(p: Program, backend, borrowed: frozenset[int] = frozenset(),
+         in_place: bool = True) -> Planned:
     """Compile ``p``'s kernels (all at once) and plan its memory for ``backend``; a value
-    that leaves only through ``borrowed`` outputs stays in its reused buffer."""
+    that leaves only through ``borrowed`` outputs stays in its reused buffer.
+    ``in_place=False`` plans no update in its old value's memory."""
     escaping = {slot for k, slot in enumerate(p.outputs) if k not in borrowed}
-    commits = _commits(p)
+    commits = _commits(p) if in_place else {}
     at = [i for i, s in enumerate(p.steps) if isinstance(s.what, KernelCall)]
     compiled = backend.compile_kernels(
         [p.steps[i].what.kernel for i in at],

@@ -37,6 +37,8 @@ class Config:
     backend: str = "llvm"
     cache_dir: str = ""
     num_threads: int = 1
+    profile: bool = False
+    mode: str = "fast"
 
     def __setattr__(self, name: str, value) -> None:
         if name == "floatX" and value not in ("float32", "float64"):
@@ -44,6 +46,10 @@ class Config:
         if name == "backend" and value not in _backends.names():
             raise ValueError(f"config.backend must be one of {_backends.names()}, got "
                              f"{value!r}")
+        if name == "profile" and not isinstance(value, bool):
+            raise ValueError(f"config.profile must be True or False, got {value!r}")
+        if name == "mode" and value not in MODES:
+            raise ValueError(f"config.mode must be one of {MODES}, got {value!r}")
         if name == "num_threads" and (not isinstance(value, int) or value < 1):
             raise ValueError(f"config.num_threads must be an int >= 1, got {value!r}")
         if name == "num_threads":
@@ -65,8 +71,11 @@ class Config:
                 setattr(self, k, v)
 
 
+MODES = ("fast", "nan_guard", "debug")
 _ALLOWED = {"floatX": "'float32' or 'float64'", "backend": "one of the backends' names",
-            "cache_dir": "a directory", "num_threads": "a whole number >= 1"}
+            "cache_dir": "a directory", "num_threads": "a whole number >= 1",
+            "profile": "0 or 1", "mode": f"one of {', '.join(MODES)}"}
+_FLAGS = {"0": False, "1": True, "false": False, "true": True}
 
 
 def _from_env() -> Config:
@@ -80,7 +89,11 @@ def _from_env() -> Config:
         if raw is None:
             continue
         try:
-            setattr(cfg, f.name, int(raw.strip()) if f.type == "int" else raw)
+            if f.type == "bool":
+                value = _FLAGS.get(raw.strip().lower(), raw)
+            else:
+                value = int(raw.strip()) if f.type == "int" else raw
+            setattr(cfg, f.name, value)
         except ValueError:
             warnings.warn(f"environment variable {var}={raw!r} is not {_ALLOWED[f.name]}; "
                           f"using the default, {getattr(cfg, f.name)!r}", RuntimeWarning,

@@ -63,7 +63,8 @@ class Function:
     def __init__(self, inputs: list[In], outputs: list[Variable], keys: Any,
                  updates: list[tuple[SharedVariable, Variable]], givens: dict | None,
                  backend: str, name: str | None, rewrite: bool = True, fusion: bool = True,
-                 borrowed: frozenset[int] = frozenset()):
+                 borrowed: frozenset[int] = frozenset(), mode: str = "fast",
+                 profile_steps: bool = False):
         t0, before = time.perf_counter(), profile.snapshot()
         self.input_specs, self.inputs = inputs, [i.variable for i in inputs]
         self.outputs, self.updates, self.givens = outputs, updates, givens
@@ -103,7 +104,10 @@ class Function:
                      if id(s) in places]
             self._program = lower(self.nodes, [*inputs, *self.shared], exprs, pairs,
                                   fusion=self.fusion)
-        self._runner = build(self._program, self._backend, borrowed)
+        self.mode, self.profile = mode, None
+        watch = _observers(self, mode, profile_steps)
+        self._runner = build(self._program, self._backend, borrowed, observe=watch,
+                             in_place=all(getattr(o, "in_place", True) for o in watch or ()))
         self._run = self._runner.run
         # reused intermediate buffers belong to one call at a time
         self._lock = threading.Lock() if self._runner.stateful else None
@@ -127,6 +131,9 @@ class Function:
         self._sized = [(n_out + k, v) for k, (v, u) in enumerate(targets) if any(
             a is not None and b is None for a, b in zip(v.type.shape, u.type.shape))]
         self._call = self._compile_call()
+        for o in watch or ():
+            if hasattr(o, "wrap_call"):
+                self._call = o.wrap_call(self._call)
         self.compile_time = time.perf_counter() - t0
         self.compile_profile = profile.since(before)
         self.compile_profile["other"] = max(
@@ -145,7 +152,8 @@ class Function:
         settings = dict(n_in=len(self.inputs), n_out=len(self.outputs), keys=self._keys,
                         n_up=len(self.updates), backend=self.backend, name=self.name,
                         rewrite=self.rewrite, fusion=self.fusion, ins=ins,
-                        borrowed=self._borrowed)
+                        borrowed=self._borrowed, mode=self.mode,
+                        profile=self.profile is not None)
         return _load_function, (graph, settings)
 
     def _label(self) -> str:
@@ -303,6 +311,36 @@ class Function:
         return repr_svg(self)
 
 
+class _Observers(list):
+    """Several observers of a function's steps (:mod:`codegen.plan`), as one."""
+
+    def after(self, i, t, args, outs):
+        for o in self:
+            t = o.after(i, t, args, outs)
+        return t
+
+    def before(self, i, args):
+        for o in self:
+            if hasattr(o, "before"):
+                o.before(i, args)
+
+
+def _observers(fn: Function, mode: str, profile_steps: bool) -> _Observers | None:
+    """What watches ``fn``'s steps: its :class:`~.profiling.Profile` (also ``fn.profile``)
+    and its mode's checks (:mod:`.modes`). An observer may have ``before``, ``in_place``
+    (False: it needs every step's inputs whole) and ``wrap_call(call) -> call`` (to see
+    whole calls)."""
+    found = _Observers()
+    if profile_steps:
+        from .profiling import Profile
+        fn.profile = Profile(fn)
+        found.append(fn.profile)
+    if mode != "fast":
+        from .modes import observer
+        found += filter(None, [observer(fn, mode)])
+    return found or None
+
+
 def _load_function(graph, settings: dict) -> Function:
     """A pickled function, compiled again (from the disk cache where it can)."""
     values = unflatten(graph)
@@ -320,7 +358,8 @@ def _load_function(graph, settings: dict) -> Function:
     with paused():
         return Function(specs, outputs, settings["keys"], updates, givens,
                         settings["backend"], settings["name"], settings["rewrite"],
-                        settings["fusion"], settings["borrowed"])
+                        settings["fusion"], settings["borrowed"], settings["mode"],
+                        settings["profile"])
 
 
 def _sources(nodes: Sequence[Apply], backend) -> dict[str, str]:
@@ -384,7 +423,8 @@ def _runtime_error(e: StepError) -> Exception:
 def function(inputs: Sequence[Variable | In], outputs=None, updates=None, givens=None,
              backend: str | None = None, name: str | None = None, fusion: bool = True,
              rewrite: bool = True, no_default_updates: bool | Sequence = False,
-             training: bool = True) -> Function:
+             training: bool = True, mode: str | None = None,
+             profile: bool | None = None) -> Function:
     """Compile a function from ``inputs`` to ``outputs``.
 
     ``inputs``: variables, or :class:`In` for one with a default, a keyword name, state
@@ -404,6 +444,10 @@ def function(inputs: Sequence[Variable | In], outputs=None, updates=None, givens
     ``sg.config.backend``.
     ``fusion=False`` keeps one node per elementwise op (the unfused baseline);
     ``rewrite=False`` runs the graph exactly as written (no rewrite at all).
+    ``profile=True`` times every step (``f.profile``); default ``sg.config.profile``.
+    ``mode``: ``'fast'``; ``'nan_guard'`` stops at the first step making a NaN or Inf;
+    ``'debug'`` checks every step against the numpy reference; default
+    ``sg.config.mode``.
 
     >>> import symgraph as sg
     >>> x = sg.dvector("x")
@@ -412,6 +456,8 @@ def function(inputs: Sequence[Variable | In], outputs=None, updates=None, givens
     {'total': 4.0, 'biggest': 3.0}
     """
     backend = backend or config.backend
+    mode = config.mode if mode is None else mode
+    profile = config.profile if profile is None else profile
     if backend not in backend_names():
         raise ValueError(f"backend must be one of {backend_names()}, got {backend!r}")
     if isinstance(inputs, (Variable, In)) or not isinstance(inputs, (list, tuple)):
@@ -439,7 +485,7 @@ def function(inputs: Sequence[Variable | In], outputs=None, updates=None, givens
         givens)
     with paused():
         return Function(specs, outs, keys, ups, givens, backend, name, rewrite, fusion,
-                        borrowed)
+                        borrowed, mode, bool(profile))
 
 
 def _with_training(training, outs: list, ups: list, specs: list[In]):

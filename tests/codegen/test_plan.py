@@ -190,3 +190,51 @@ def test_a_failing_step_names_itself_and_its_inputs():
         build(p, NUMPY).run([np.float64(1.0)])
     assert e.value.step.label == "boom" and e.value.inputs == [2.0]
     assert isinstance(e.value.__cause__, ZeroDivisionError)
+
+
+class _Recorder:
+    """An observer keeping what it saw: (step, argument shapes, output shapes)."""
+
+    def __init__(self, with_before: bool):
+        self.seen, self.ahead = [], []
+        if with_before:
+            self.before = lambda i, args: self.ahead.append(i)
+
+    def after(self, i, t, args, outs):
+        import time
+        assert t <= time.perf_counter()
+        self.seen.append((i, [a.shape for a in args], [o.shape for o in outs]))
+        return time.perf_counter()
+
+
+@pytest.mark.parametrize("with_before", [False, True])
+@pytest.mark.parametrize("backend", BACKENDS, ids=lambda b: b.name)
+def test_an_observer_sees_every_step_in_order_with_its_values(backend, with_before):
+    p = Program(4, (0, 1), (3,), [Step(_call(_add_kernel()), (0, 1), (2,), "a + b"),
+                                  Step(PythonCall(lambda c: [c * 2]), (2,), (3,), "2c")])
+    obs = _Recorder(with_before)
+    r = build(p, backend, observe=obs)
+    (out,) = r.run([np.ones(3), np.ones(3)])
+    assert out.tolist() == [4.0] * 3
+    assert obs.seen == [(0, [(3,), (3,)], [(3,)]), (1, [(3,)], [(3,)])]
+    assert obs.ahead == ([0, 1] if with_before else [])
+
+
+def test_an_observer_sees_updates_in_place_and_may_turn_them_off():
+    obs = _Recorder(False)
+    g, w = np.ones(5), np.zeros(5)
+    (out,) = build(_update_program(), NUMPY, observe=obs).run([g, w], (True,))
+    assert out is w and [i for i, _, _ in obs.seen] == [0]
+    w = np.zeros(5)
+    (out,) = build(_update_program(), NUMPY, observe=obs, in_place=False).run([g, w], (True,))
+    assert out is not w and w.tolist() == [0.0] * 5 and out.tolist() == [1.0] * 5
+
+
+def test_an_observer_that_raises_fails_its_step():
+    class Refuse:
+        def after(self, i, t, args, outs):
+            raise FloatingPointError(f"step {i} made a NaN")
+    p = Program(3, (0, 1), (2,), [Step(_call(_add_kernel()), (0, 1), (2,), "a + b")])
+    with pytest.raises(StepError) as e:
+        build(p, NUMPY, observe=Refuse()).run([np.ones(2), np.ones(2)])
+    assert e.value.step.label == "a + b" and isinstance(e.value.__cause__, FloatingPointError)
