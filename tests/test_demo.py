@@ -82,6 +82,7 @@ def test_bench_compile_quick() -> None:
     for label in ("chain 100", "chain 400", "MLP 5x256", "MLP 20x256", "MLP 784-512-10"):
         assert re.search(rf"^{label}\s+\d+\s+\d+(\s+[0-9.]+){{8}}", out, re.M), out
     assert "first calls that compiled code: none" in out, out
+    assert re.search(r"import symgraph: \d+ ms \(\d+ ms compiling every module", out), out
     assert re.search(r"time per node, chain 400 / chain 100: [0-9.]+", out), out
 
 

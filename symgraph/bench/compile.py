@@ -187,12 +187,23 @@ print(t1 - t0, time.perf_counter() - t1)
 """
 
 
-def import_time() -> tuple[float, float]:
+def import_time(cached: bool = True) -> tuple[float, float]:
     """Seconds ``import symgraph`` takes in a fresh process, and then the imports of the
-    first gradient and compile (:func:`_first_use_imports`): the fastest of three."""
-    runs = [tuple(map(float, subprocess.run([sys.executable, "-c", _IMPORT],
-                                            capture_output=True, text=True,
-                                            check=True).stdout.split())) for _ in range(3)]
+    first gradient and compile (:func:`_first_use_imports`): the fastest of three.
+    ``cached``: with the bytecode Python keeps by default (written once, to a temporary
+    place so the checkout stays clean); else compiling every module from source, as
+    Python does when ``PYTHONDONTWRITEBYTECODE`` is set and no bytecode exists."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    with tempfile.TemporaryDirectory() as pyc:
+        env["PYTHONPYCACHEPREFIX"] = pyc
+        if not cached:
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
+        run = lambda: tuple(map(float, subprocess.run(
+            [sys.executable, "-c", _IMPORT], capture_output=True, text=True, check=True,
+            env=env).stdout.split()))
+        if cached:
+            run()           # writes the bytecode
+        runs = [run() for _ in range(3)]
     return min(r[0] for r in runs), min(r[1] for r in runs)
 
 
@@ -226,9 +237,12 @@ def run(quick: bool = False) -> dict:
           f"{sg.config.backend}); jax {'yes' if jax else 'not installed'}; PyTensor "
           f"{'not measured' if _has('pytensor') else 'not installed'}")
     sym, backend = import_time()
-    print(f"import symgraph: {sym * 1e3:.0f} ms; then the imports of the first sg.grad and "
-          f"sg.function (the {sg.config.backend} backend, the rewrite passes): "
-          f"{backend * 1e3:.0f} ms (not counted below, as jax's import is not)")
+    cold_sym, _ = import_time(cached=False)
+    print(f"import symgraph: {sym * 1e3:.0f} ms ({cold_sym * 1e3:.0f} ms compiling every "
+          f"module from source, as with PYTHONDONTWRITEBYTECODE and no bytecode); then the "
+          f"imports of the first sg.grad and sg.function (the {sg.config.backend} backend, "
+          f"the rewrite passes): {backend * 1e3:.0f} ms (not counted below, as jax's import "
+          f"is not)")
     rows = {}
     head = (f"{'graph':<16} {'nodes':>6} {'kern':>5} {'build':>7} {'grad':>7} {'compile':>8} "
             f"{'1st call':>8} {'cold':>8} {'us/node':>7} {'warm':>7} {'2nd call':>8} "
