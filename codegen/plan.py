@@ -34,6 +34,8 @@ from typing import Any, Callable, NamedTuple, Sequence
 import numpy as np
 
 from codegen.backend import Example
+from codegen.loop import Loop, loop_function
+from codegen.branch import Branch, branch_function
 from codegen.program import (KernelCall, LibraryCall, Program, PythonCall, Step, StepError,
                              SubProgram, Work)
 
@@ -149,7 +151,7 @@ def _generate(p: Program, planned: Planned, observe=None) -> Callable[..., list[
     lines += ["    except Exception as e:", "        raise _error(i, locals()) from e",
               f"    return [{v(p.outputs)}]"]
     exec("\n".join(lines), names)
-    return names["run"]
+    return names.pop("run")     # no cycle: the runner and its buffers go when dropped
 
 
 def _step_error(steps: list[Step], constants: dict, i: int, env: dict) -> StepError:
@@ -181,6 +183,14 @@ def plan(p: Program, backend, borrowed: frozenset[int] = frozenset(),
             sub = build(s.what.program, backend)
             stateful |= sub.stateful
             fns.append(lambda *args, run=sub.run: run(list(args)))
+        elif isinstance(s.what, Loop):
+            body = build(s.what.body, backend, s.what.borrowed)
+            stateful |= body.stateful
+            fns.append(loop_function(s.what, body.run, backend))
+        elif isinstance(s.what, Branch):
+            subs = [build(q, backend) for q in s.what.programs]
+            stateful |= any(r.stateful for r in subs)
+            fns.append(branch_function(s.what, *(r.run for r in subs)))
         else:
             stateful |= reuse and s.kind in ("kernel", "call")
             fns.append(step_function(s.what, backend, reuse, runners.get(i)))
@@ -223,6 +233,10 @@ def step_function(what: Work, backend, reuse: bool, runner=None) -> Callable:
     if isinstance(what, SubProgram):
         sub = build(what.program, backend)
         return lambda *args: sub.run(list(args))
+    if isinstance(what, Loop):
+        return loop_function(what, build(what.body, backend, what.borrowed).run, backend)
+    if isinstance(what, Branch):
+        return branch_function(what, *(build(q, backend).run for q in what.programs))
     raise TypeError(f"a step does {type(what).__name__}, which no backend runs")
 
 
@@ -334,7 +348,7 @@ def _keyed_step(n: int, fast: dict, slow: Callable) -> Callable:
            f"    return hit(({params})) if hit is not None else slow(({params}))\n")
     env = {"fast": fast, "slow": slow}
     exec(src, env)
-    return env["step"]
+    return env.pop("step")
 
 
 def _launcher(launch: Launch, bufs, views_out, drops, recyclers) -> Callable:
@@ -382,7 +396,7 @@ def _aliases(p: Program) -> dict[int, set[int]]:
     alias: dict[int, set[int]] = {}
     get = lambda slot: alias.get(slot, {slot})
     for s in p.steps:
-        if s.kind in ("view", "python", "program"):
+        if s.kind in ("view", "python", "program", "branch", "loop"):
             src = s.inputs[:1] if s.kind == "view" else s.inputs
             shared = set().union(*(get(i) for i in src)) if src else set()
             for o in s.outputs:
@@ -507,7 +521,7 @@ class _Commit:
         env = {"fast": self.fast, "checked": self._checked, "shares": shares,
                "empty": self.empty, **{f"dt{j}": dt for j, dt in enumerate(self.dtypes)}}
         exec(src, env)
-        return env["check"]
+        return env.pop("check")
 
     def write(self, state):
         launch, args, outs = state

@@ -14,6 +14,10 @@ from .graph import Apply, Constant, InnerGraph, Op, Variable
 from .variable import SharedVariable, TensorVariable
 from .grad import DisconnectedInputError, Lop, Rop, grad, hessian, jacobian
 from .ops.compose import OpFromGraph
+from .scan import foldl, foldr, map, reduce, scan, until  # noqa: A004  (Theano's names)
+# through the module of Theano's path, so that `from symgraph.ifelse import ifelse` later
+# finds it loaded and leaves `sg.ifelse` the function (as `sg.grad` is)
+from .ifelse import IfElse, ifelse
 from .ops.nnet import (binary_crossentropy, categorical_crossentropy, log_softmax,
                        softmax)
 from .printing import debugprint, to_dot, to_networkx, to_svg

@@ -49,7 +49,8 @@ class Config:
         if name == "profile" and not isinstance(value, bool):
             raise ValueError(f"config.profile must be True or False, got {value!r}")
         if name == "mode" and value not in MODES:
-            raise ValueError(f"config.mode must be one of {MODES}, got {value!r}")
+            raise ValueError(f"config.mode must be one of {', '.join(MODES)}, got "
+                             f"{value!r}")
         if name == "num_threads" and (not isinstance(value, int) or value < 1):
             raise ValueError(f"config.num_threads must be an int >= 1, got {value!r}")
         if name == "num_threads":
@@ -71,10 +72,14 @@ class Config:
                 setattr(self, k, v)
 
 
-MODES = ("fast", "nan_guard", "debug")
+MODES = {"fast": "fast", "FAST_RUN": "fast", "FAST_COMPILE": "fast",
+         "nan_guard": "nan_guard", "NanGuardMode": "nan_guard",
+         "debug": "debug", "DebugMode": "debug", "DEBUG_MODE": "debug"}
+"""The names of the modes (``sg.function(mode=...)``), Theano's included, and the mode
+each stands for."""
 _ALLOWED = {"floatX": "'float32' or 'float64'", "backend": "one of the backends' names",
             "cache_dir": "a directory", "num_threads": "a whole number >= 1",
-            "profile": "0 or 1", "mode": f"one of {', '.join(MODES)}"}
+            "profile": "0 or 1", "mode": "a mode's name (fast, nan_guard, debug)"}
 _FLAGS = {"0": False, "1": True, "false": False, "true": True}
 
 

@@ -16,8 +16,10 @@ import numpy as np
 from .backprop import backprop
 from .compile.gc_pause import paused
 from .graph import Variable, clone_replace
+from .ops.constructors import arange
 from .ops.elemwise import cast, ones_like, zeros_like
 from .ops.shape import reshape, stack
+from .scan import scan
 from .types import FLOATS, TensorType
 from .variable import as_tensor, constant
 
@@ -93,20 +95,22 @@ def _grad(cost, wrt, consider_constant, disconnected_inputs, known_grads):
     return results if was_list else results[0]
 
 
-def _static_size(v: Variable, what: str) -> int:
-    if any(s is None for s in v.type.shape):
-        raise ValueError(f"{what} needs the static size of {v!r} ({v.type}) while building: "
-                         "declare it, e.g. sg.tensor('x', 'float64', shape=(3,)), or use "
-                         "sg.Lop for one row at a time")
-    return int(np.prod(v.type.shape))
-
-
 def jacobian(expression: Variable, wrt, consider_constant=None,
              disconnected_inputs: str = "raise"):
-    """d expression / d wrt, shaped ``expression.shape + wrt.shape`` (one reverse pass per
-    element of ``expression``, whose size must be known while building)."""
+    """d expression / d wrt, shaped ``expression.shape + wrt.shape``: one reverse pass per
+    element of ``expression``, unrolled when its size is known while building, else a
+    :func:`~symgraph.scan` over its elements (Theano's way), as the sizes come at run time.
+
+    >>> import symgraph as sg, numpy as np
+    >>> x = sg.dvector("x")
+    >>> sg.jacobian(x ** 2, x).eval({x: np.array([1.0, 2.0])}).tolist()
+    [[2.0, 0.0], [0.0, 4.0]]
+    """
     wrt_list, was_list = _as_list(wrt)
-    n = _static_size(expression, "jacobian")
+    if any(s is None for s in expression.type.shape):
+        out = _jacobian_scan(expression, wrt_list, consider_constant, disconnected_inputs)
+        return out if was_list else out[0]
+    n = int(np.prod(expression.type.shape))
     flat = reshape(expression, (-1,)) if expression.ndim != 1 else expression
     rows = [grad(flat[i], wrt_list, consider_constant, disconnected_inputs)
             for i in range(n)]
@@ -121,8 +125,24 @@ def jacobian(expression: Variable, wrt, consider_constant=None,
     return out if was_list else out[0]
 
 
+def _jacobian_scan(expression: Variable, wrt_list: list, consider_constant,
+                   disconnected_inputs: str) -> list:
+    """The jacobian's rows as a scan over the elements of ``expression`` (run-time size);
+    the loop's push-out computes ``expression`` once, before the loop."""
+    flat = reshape(expression, (-1,))
+    rows, _ = scan(lambda i: grad(flat[i], wrt_list, consider_constant, disconnected_inputs),
+                   sequences=arange(flat.shape[0]), name="jacobian", return_list=True)
+    out = []
+    for r, w in zip(rows, wrt_list):
+        lead = [expression.shape[a] for a in range(expression.ndim)]
+        tail = [w.shape[a] if s is None else s for a, s in enumerate(w.type.shape)]
+        out.append(reshape(r, [*lead, *tail]))
+    return out
+
+
 def hessian(cost: Variable, wrt, consider_constant=None, disconnected_inputs: str = "raise"):
-    """The matrix of second derivatives of the scalar ``cost`` for each vector in ``wrt``."""
+    """The matrix of second derivatives of the scalar ``cost`` for each vector in ``wrt``
+    (through :func:`jacobian`: a scan when the vector's size is known at run time only)."""
     wrt_list, was_list = _as_list(wrt)
     out = []
     for w in wrt_list:

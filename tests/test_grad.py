@@ -181,10 +181,17 @@ def test_jacobian_matches_finite_differences():
     np.testing.assert_allclose(got_w, numeric_jacobian(lambda v: np.tanh(b * v), c), atol=1e-8)
 
 
-def test_jacobian_needs_a_static_size():
-    x = sg.dvector("x")
-    with pytest.raises(ValueError, match="static size"):
-        sg.jacobian(x * 2, x)
+def test_jacobian_and_hessian_of_run_time_sizes_match_the_static_ones():
+    """Sizes known only at run time go through a scan over the rows (Theano's way)."""
+    x, s = sg.dvector("x"), sg.tensor("s", "float64", (3,))
+    a = np.array([0.5, -1.0, 2.0])
+    for expr in (lambda v: v * 2, lambda v: sg.exp(v) * v.sum()):
+        dynamic = sg.jacobian(expr(x), x).eval({x: a})
+        np.testing.assert_allclose(dynamic, sg.jacobian(expr(s), s).eval({s: a}), rtol=1e-12)
+    cost = lambda v: (v ** 3).sum() + v[0] * v[1] * v[2]      # noqa: E731
+    np.testing.assert_allclose(sg.hessian(cost(x), x).eval({x: a}),
+                               sg.hessian(cost(s), s).eval({s: a}), rtol=1e-12)
+    assert sg.jacobian(x * 2, x).eval({x: np.zeros(0)}).shape == (0, 0)
     e = sg.tensor("e", "float64", (0,))
     assert sg.jacobian(e * 2, e).eval({e: np.zeros(0)}).shape == (0, 0)
 

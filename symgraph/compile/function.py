@@ -30,7 +30,7 @@ from codegen.backend import find_backend, get_backend, names as backend_names
 from codegen.plan import build
 from codegen.program import StepError
 
-from ..config import config
+from ..config import MODES, config
 from ..graph import (Apply, Constant, Variable, clone_replace, flatten, graph_inputs, toposort,
                      unflatten)
 from ..printing import repr_svg
@@ -189,7 +189,7 @@ class Function:
                f"            return self._finish([{values}])\n"
                f"    return self._call_checked(*args, **kwargs)\n")
         exec(src, env)
-        return env["call"]
+        return env.pop("call")
 
     def _bind(self, args: Sequence, kwargs: dict) -> list:
         """The values of a call given by position and keyword, defaults filling the
@@ -258,7 +258,8 @@ class Function:
             else:
                 outs = self._run(values)
         except StepError as e:
-            raise _runtime_error(e) from e.__cause__
+            err = _runtime_error(e)
+            raise err from (None if err is e.__cause__ else e.__cause__)
         if not self._all_fresh:
             outs = self._own_all(outs, values)
         if self._sized:
@@ -335,9 +336,9 @@ def _observers(fn: Function, mode: str, profile_steps: bool) -> _Observers | Non
         from .profiling import Profile
         fn.profile = Profile(fn)
         found.append(fn.profile)
-    if mode != "fast":
+    if not (isinstance(mode, str) and MODES[mode] == "fast"):
         from .modes import observer
-        found += filter(None, [observer(fn, mode)])
+        found += filter(None, [observer(fn, mode, function)])
     return found or None
 
 
@@ -405,8 +406,12 @@ def _own(r, held: list, handed: list, may_keep: Callable | None = None):
 
 
 def _runtime_error(e: StepError) -> Exception:
+    while isinstance(e.__cause__, StepError):   # a step of an inner program (a loop's body)
+        e = e.__cause__
     node: Apply = e.step.origin
     cause = e.__cause__
+    if getattr(cause, "names_its_node", False):     # a checking mode's (.modes) says it all
+        return cause
     shapes = ", ".join(f"{getattr(a, 'dtype', type(a).__name__)}{tuple(getattr(a, 'shape', ()))}"
                        for a in e.inputs)
     where = f"\n  built at {node.built_at}" if node is not None and node.built_at else ""
@@ -446,7 +451,9 @@ def function(inputs: Sequence[Variable | In], outputs=None, updates=None, givens
     ``rewrite=False`` runs the graph exactly as written (no rewrite at all).
     ``profile=True`` times every step (``f.profile``); default ``sg.config.profile``.
     ``mode``: ``'fast'``; ``'nan_guard'`` stops at the first step making a NaN or Inf;
-    ``'debug'`` checks every step against the numpy reference; default
+    ``'debug'`` checks every step against the numpy reference; Theano's names
+    (``'FAST_RUN'``, ``'NanGuardMode'``, ``'DebugMode'``) and mode objects with options
+    (``sg.NanGuardMode(...)``, ``sg.DebugMode(...)``) too (:mod:`.modes`); default
     ``sg.config.mode``.
 
     >>> import symgraph as sg
@@ -458,6 +465,9 @@ def function(inputs: Sequence[Variable | In], outputs=None, updates=None, givens
     backend = backend or config.backend
     mode = config.mode if mode is None else mode
     profile = config.profile if profile is None else profile
+    if isinstance(mode, str) and mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, or a "
+                         f"sg.NanGuardMode or sg.DebugMode object; got {mode!r}")
     if backend not in backend_names():
         raise ValueError(f"backend must be one of {backend_names()}, got {backend!r}")
     if isinstance(inputs, (Variable, In)) or not isinstance(inputs, (list, tuple)):

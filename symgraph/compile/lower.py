@@ -17,9 +17,12 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from codegen.branch import Branch
 from codegen.program import Program, Step, SubProgram
 
 from ..graph import Apply, Constant, InnerGraph, RunInner, Variable, toposort
+from ..ops.scan import RunLoop
+from ..ops.ifelse import RunBranch
 
 
 def lower(nodes: Sequence[Apply], inputs: Sequence[Variable], outputs: Sequence[Variable],
@@ -42,6 +45,12 @@ def lower(nodes: Sequence[Apply], inputs: Sequence[Variable], outputs: Sequence[
         what = node.op.lower(node)
         if isinstance(what, RunInner):
             what = SubProgram(lower_graph(what.graph, fusion))
+        elif isinstance(what, RunLoop):
+            what = what.loop(lower_graph(what.graph, fusion))
+        elif isinstance(what, RunBranch):
+            what = Branch(lower_graph(what.then_graph, fusion),
+                          lower_graph(what.else_graph, fusion), what.then_takes,
+                          what.else_takes)
         steps.append(Step(what, tuple(slot(v) for v in node.inputs),
                           tuple(slot(v) for v in node.outputs), str(node.op), node))
     return Program(len(slots), in_slots, tuple(slot(v) for v in outputs), steps, constants,

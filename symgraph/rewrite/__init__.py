@@ -1,8 +1,9 @@
 """Graph rewrites. The passes and their order are listed once, here.
 
 >>> [name for name, _ in PASSES]  # doctest: +NORMALIZE_WHITESPACE
-['merge', 'constant_fold', 'canonicalize', 'stabilize', 'specialize', 'merge_rewritten',
- 'fuse', 'fuse_stages', 'recompute', 'fuse_siblings', 'merge_final']
+['merge', 'constant_fold', 'canonicalize', 'merge_ifelse', 'stabilize', 'specialize',
+ 'merge_rewritten', 'scan_merge', 'fuse', 'fuse_stages', 'recompute', 'fuse_siblings',
+ 'merge_final']
 """
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from typing import Sequence
 
 from ..graph import Variable
 from ..ops.fused import Fused
-from . import algebra, fold, inline, stabilize  # noqa: F401  (they register their rewriters)
+from . import algebra, fold, ifelse, inline, scan, stabilize  # noqa: F401  (they register their rewriters)
 from .engine import FunctionGraph, RewriteLog, merge, node_pass, register, run_passes
 from .fuse import fuse
+from .ifelse import merge_ifelse
 from .recompute import recompute
 from .siblings import fuse_siblings
 from .stages import fuse_stages
@@ -21,11 +23,16 @@ PASSES = [
     ("merge", merge),
     ("constant_fold", node_pass("constant_fold")),
     ("canonicalize", node_pass("canonicalize")),
+    # ifelses on one condition become one: the work their branches share runs once
+    ("merge_ifelse", merge_ifelse),
     ("stabilize", node_pass("stabilize")),
     ("specialize", node_pass("specialize")),
     # rewrites can build equal nodes (log(softmax(z)) in a loss and in its gradient both
     # become log_softmax(z)); fusion would put each copy in its own kernel
     ("merge_rewritten", merge),
+    # a scan's gradient saves forward products in a copy of the loop with more outputs:
+    # once the rewrites above made the loop's own copies one, that copy takes its place
+    ("scan_merge", node_pass("scan_merge")),
     ("fuse", fuse),
     # a reduction's kernel joins the kernel that uses its result over the reduced axes:
     # one kernel, several passes over each row (softmax, normalization)

@@ -238,3 +238,21 @@ def test_an_observer_that_raises_fails_its_step():
     with pytest.raises(StepError) as e:
         build(p, NUMPY, observe=Refuse()).run([np.ones(2), np.ones(2)])
     assert e.value.step.label == "a + b" and isinstance(e.value.__cause__, FloatingPointError)
+
+
+def test_a_dropped_runner_is_freed_without_the_cycle_collector():
+    """Its reused buffers go with it at once, not at the next collection."""
+    import gc
+    import weakref
+    p = Program(3, (0, 1), (2,), [Step(_call(_add_kernel()), (0, 1), (2,), "a + b")])
+    r = build(p, get_backend("llvm"))
+    r.run([np.ones(4), np.ones(4)])
+    gone = weakref.ref(r.run)           # the generated function, holding the steps
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        del r
+        assert gone() is None
+    finally:
+        if was:
+            gc.enable()

@@ -13,8 +13,9 @@ from symgraph.graph import Constant
 from symgraph.rewrite import PASSES, optimize
 from tests.rewrite.helpers import op_names
 
-ORDER = ["merge", "constant_fold", "canonicalize", "stabilize", "specialize", "merge_rewritten",
-         "fuse", "fuse_stages", "recompute", "fuse_siblings", "merge_final"]
+ORDER = ["merge", "constant_fold", "canonicalize", "merge_ifelse", "stabilize", "specialize",
+         "merge_rewritten", "scan_merge", "fuse", "fuse_stages", "recompute", "fuse_siblings",
+         "merge_final"]
 
 
 def here() -> int:
