@@ -20,7 +20,7 @@ from .scan import foldl, foldr, map, reduce, scan, until  # noqa: A004  (Theano'
 from .ifelse import IfElse, ifelse
 from .ops.nnet import (binary_crossentropy, categorical_crossentropy, log_softmax,
                        softmax)
-from .printing import debugprint, to_dot, to_networkx, to_svg
+from .printing import debugprint, pp, to_dot, to_networkx, to_svg
 from .compile.function import Function, function, kernel_sources
 from .compile.arguments import In, Out
 from .testing import GradientError, verify_grad
@@ -29,7 +29,9 @@ __version__ = "0.1.0"
 # The training toolkit (layers, streams, optimizers, initializers) loads at first use, so
 # that `import symgraph` stays fast: `sg.nnet.conv2d`, `sg.updates.adam`, `sg.RandomStreams`
 _LAZY = {"init": None, "nnet": None, "random": None, "regularization": None,
-         "updates": None, "RandomStreams": "random"}
+         "updates": None, "RandomStreams": "random", "NanGuardMode": "compile.modes",
+         "DebugMode": "compile.modes", "NanGuardError": "compile.modes",
+         "DebugModeError": "compile.modes"}
 
 
 def __getattr__(name: str):
