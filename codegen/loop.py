@@ -128,9 +128,8 @@ def _source(what: Loop) -> tuple[str, dict]:
                   f"            y{j}[t] = z{j}"]
     if what.until:
         lines += ["            if stop:", "                m = t + 1", "                break"]
-    lines += ["    except StepError as e:",
-              "        raise LoopError(f'step {t} of the loop: {e.step.label}: {e.__cause__}') "
-              "from e.__cause__"]
+    # the body's failing step, with the iteration it failed at (the caller says where)
+    lines += ["    except StepError as e:", "        e.iteration = t", "        raise"]
     for j in range(ny):
         lines += [f"    if y{j} is None:", f"        y{j} = empty((0, *nit[{j}][1]), nit[{j}][0])"]
     outs = [f"b{i}[{lag}:{lag} + m]" for i, lag in enumerate(lags)] + \

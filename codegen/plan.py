@@ -21,6 +21,8 @@ running them all).
   step starts at, so the observer's own time is charged to no step) and
   ``obs.before(i, args)`` before it when the observer has one. Without an observer the
   runner has none of that code. An observer that raises fails the step (a StepError).
+  One with ``inner(i, k, program)`` also gives the observers of the programs step ``i``
+  runs (see :func:`plan`): a NaN made inside a loop's body is seen at its own step.
 """
 from __future__ import annotations
 
@@ -95,7 +97,7 @@ def build(p: Program, backend, borrowed: frozenset[int] = frozenset(), observe=N
     at the positions ``borrowed`` may be buffers the next call overwrites. ``observe``
     sees each step run (see the module's text); ``in_place=False`` writes no update into
     its old value's memory (an observer comparing steps' inputs needs them whole)."""
-    return Runner(p, backend, plan(p, backend, borrowed, in_place), observe)
+    return Runner(p, backend, plan(p, backend, borrowed, in_place, observe), observe)
 
 
 def run_step(what: Work, args: Sequence[Any], backend) -> list[Any]:
@@ -161,10 +163,16 @@ def _step_error(steps: list[Step], constants: dict, i: int, env: dict) -> StepEr
 
 
 def plan(p: Program, backend, borrowed: frozenset[int] = frozenset(),
-         in_place: bool = True) -> Planned:
+         in_place: bool = True, observe=None) -> Planned:
     """Compile ``p``'s kernels (all at once) and plan its memory for ``backend``; a value
     that leaves only through ``borrowed`` outputs stays in its reused buffer.
-    ``in_place=False`` plans no update in its old value's memory."""
+    ``in_place=False`` plans no update in its old value's memory. An observer with
+    ``inner(i, k, program)`` gives the observer of the ``k``-th program that step ``i``
+    runs (a sub-program, a loop's body, a branch), or None."""
+    inner = getattr(observe, "inner", None)
+
+    def sub(q: Program, i: int, k: int = 0, out: frozenset[int] = frozenset()) -> Runner:
+        return build(q, backend, out, observe=inner(i, k, q) if inner else None)
     escaping = {slot for k, slot in enumerate(p.outputs) if k not in borrowed}
     commits = _commits(p) if in_place else {}
     at = [i for i, s in enumerate(p.steps) if isinstance(s.what, KernelCall)]
@@ -180,15 +188,15 @@ def plan(p: Program, backend, borrowed: frozenset[int] = frozenset(),
         if i in commits:
             fns.append(_Commit(s.what, runners[i], commits[i], backend))
         elif isinstance(s.what, SubProgram):
-            sub = build(s.what.program, backend)
-            stateful |= sub.stateful
-            fns.append(lambda *args, run=sub.run: run(list(args)))
+            run = sub(s.what.program, i)
+            stateful |= run.stateful
+            fns.append(lambda *args, run=run.run: run(list(args)))
         elif isinstance(s.what, Loop):
-            body = build(s.what.body, backend, s.what.borrowed)
+            body = sub(s.what.body, i, 0, s.what.borrowed)
             stateful |= body.stateful
             fns.append(loop_function(s.what, body.run, backend))
         elif isinstance(s.what, Branch):
-            subs = [build(q, backend) for q in s.what.programs]
+            subs = [sub(q, i, k) for k, q in enumerate(s.what.programs)]
             stateful |= any(r.stateful for r in subs)
             fns.append(branch_function(s.what, *(r.run for r in subs)))
         else:

@@ -103,10 +103,13 @@ class Step(NamedTuple):
 
 class StepError(Exception):
     """A step raised; ``step`` is the step, ``inputs`` its argument values and
-    ``__cause__`` the original exception."""
+    ``__cause__`` the original exception. A step of a loop's body also has ``iteration``
+    (the loop's step it failed at); the error of a step of an inner program is the cause
+    of its outer step's error."""
 
     def __init__(self, step: Step, inputs: list):
         self.step, self.inputs = step, inputs
+        self.iteration: int | None = None
         super().__init__(step.label)
 
 

@@ -2,6 +2,8 @@
 differences and jax, random streams and shared updates inside, while loops, errors."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -444,3 +446,15 @@ def test_truncation_with_two_taps():
     np.testing.assert_allclose(k6_x, full_x)            # 6 steps reach back to the start
     np.testing.assert_allclose(k6_h, full_h)
     assert (k1_x[:5] == 0).all() and k1_x[5] != 0 and (k1_h == 0).all()
+
+
+def test_a_failure_inside_the_body_names_its_node_line_and_step():
+    xs, idx = sg.dmatrix("xs"), sg.lvector("i")
+    out, _ = sg.scan(lambda x_t, i: x_t[i] * 2,
+                     sequences=[xs, idx])
+    f = sg.function([xs, idx], out)
+    with pytest.raises(IndexError) as err:
+        f(np.ones((3, 2)), np.array([0, 1, 7]))
+    msg = str(err.value)
+    assert "index 7 is out of range" in msg and "test_scan.py:" in msg, msg
+    assert re.search(r"at step 2 of scan\(.*\) built at .*test_scan.py:\d+", msg), msg

@@ -325,6 +325,10 @@ class _Observers(list):
             if hasattr(o, "before"):
                 o.before(i, args)
 
+    def inner(self, i, k, program):
+        found = _Observers(o.inner(i, k, program) for o in self if hasattr(o, "inner"))
+        return found or None
+
 
 def _observers(fn: Function, mode: str, profile_steps: bool) -> _Observers | None:
     """What watches ``fn``'s steps: its :class:`~.profiling.Profile` (also ``fn.profile``)
@@ -406,16 +410,24 @@ def _own(r, held: list, handed: list, may_keep: Callable | None = None):
 
 
 def _runtime_error(e: StepError) -> Exception:
-    while isinstance(e.__cause__, StepError):   # a step of an inner program (a loop's body)
-        e = e.__cause__
+    outer = []          # the loops and branches the failing step ran in, outermost first
+    while isinstance(e.__cause__, StepError):       # a step of an inner program
+        inner = e.__cause__
+        at = "" if inner.iteration is None else f"at step {inner.iteration} of "
+        outer.append(f"\n  {at}{e.step.origin!r}" + (
+            f" built at {e.step.origin.built_at}" if e.step.origin.built_at else ""))
+        e = inner
     node: Apply = e.step.origin
     cause = e.__cause__
     if getattr(cause, "names_its_node", False):     # a checking mode's (.modes) says it all
+        if outer:
+            cause.args = (f"{cause.args[0]}{''.join(reversed(outer))}", *cause.args[1:])
         return cause
     shapes = ", ".join(f"{getattr(a, 'dtype', type(a).__name__)}{tuple(getattr(a, 'shape', ()))}"
                        for a in e.inputs)
     where = f"\n  built at {node.built_at}" if node is not None and node.built_at else ""
-    msg = (f"{cause}\n  in node {node!r} ({node.op}), inputs: {shapes}{where}")
+    msg = (f"{cause}\n  in node {node!r} ({node.op}), inputs: {shapes}{where}"
+           f"{''.join(reversed(outer))}")
     kinds = (ValueError, TypeError, IndexError, MemoryError, ZeroDivisionError,
              NotImplementedError)
     base = next((k for k in kinds if isinstance(cause, k)), RuntimeError)

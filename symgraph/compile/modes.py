@@ -35,6 +35,7 @@ symgraph.compile.modes.NanGuardError: log made NaN: output 0 (float64 (2,)) hold
 """
 from __future__ import annotations
 
+import copy
 import math
 import sys
 import time
@@ -223,11 +224,8 @@ class _NanGuard:
 
     def __init__(self, fn, options: NanGuardMode):
         p = fn._program
-        self.steps = p.steps
+        self.steps, self.watch = p.steps, _float_results(p.steps)
         self.check = _Checker(options, fn._backend)
-        self.watch = [() if s.kind == "view" else
-                      tuple(k for k, slot in enumerate(s.outputs)
-                            if _is_float(s.origin, k)) for s in p.steps]
         names, floats = _input_names(fn), {
             slot: v.type.dtype.startswith("float")
             for slot, v in zip(p.inputs, [*fn.inputs, *fn.shared])}
@@ -239,6 +237,14 @@ class _NanGuard:
                     seen.add(slot)
                     if floats[slot]:
                         self.first.setdefault(i, []).append((pos, names[slot]))
+
+    def inner(self, i: int, k: int, program) -> "_NanGuard":
+        """The guard of a program step ``i`` runs (a loop's body, a branch): its steps'
+        results are checked as they are made, each iteration; its inputs are values
+        this guard has checked already."""
+        sub = copy.copy(self)
+        sub.steps, sub.watch, sub.first = program.steps, _float_results(program.steps), {}
+        return sub
 
     def before(self, i: int, args: Sequence) -> None:
         todo = self.first.get(i)
@@ -295,6 +301,13 @@ def _is_float(node: Apply | None, k: int) -> bool:
     return node is None or node.outputs[k].type.dtype.startswith("float")
 
 
+def _float_results(steps) -> list[tuple[int, ...]]:
+    """Per step, the positions of its float results (none for a view: its source was
+    checked)."""
+    return [() if s.kind == "view" else
+            tuple(k for k in range(len(s.outputs)) if _is_float(s.origin, k)) for s in steps]
+
+
 # ---------------------------------------------------------------- debug
 class _Debug:
     """Checks each step against the reference, its types, and its inputs (copied before
@@ -314,6 +327,13 @@ class _Debug:
         self._as_written = None
 
     # -- steps
+    def inner(self, i: int, k: int, program) -> "_Debug":
+        """The checks of a program step ``i`` runs (a loop's body, a branch), step by
+        step, each iteration."""
+        sub = copy.copy(self)
+        sub.steps, sub.saved, sub.references, sub.no_perform = program.steps, [], {}, set()
+        return sub
+
     def before(self, i: int, args: Sequence) -> None:
         self.saved = [np.array(self.to_host(a), copy=True) for a in args]
 

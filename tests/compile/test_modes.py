@@ -4,6 +4,7 @@ against the numpy reference, its types and its inputs, and every call against th
 as written. ``python tests/compile/test_modes.py`` prints their overhead on an MLP step."""
 import inspect
 import os
+import re
 import subprocess
 import sys
 import time
@@ -413,3 +414,37 @@ def overhead(repeats: int = 9, calls: int = 10) -> None:
 
 if __name__ == "__main__":
     overhead()
+
+
+# ---------------------------------------------------------------- inside loops and branches
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_nan_guard_finds_a_nan_made_inside_a_loop_at_its_step(backend):
+    xs, h0 = sg.dmatrix("xs"), sg.dvector("h0")
+
+    def step(x_t, h):
+        return sg.sqrt(x_t + h) * 0.5       # NaN once x_t + h < 0
+    hs, _ = sg.scan(step, sequences=xs, outputs_info=h0)
+    f = sg.function([xs, h0], hs.sum(), mode="nan_guard", backend=backend)
+    assert np.isfinite(f(np.ones((4, 2)), np.ones(2)))
+    with pytest.raises(sg.NanGuardError) as err:
+        f(np.array([[1.0, 1.0], [1.0, 1.0], [-9.0, 1.0], [1.0, 1.0]]), np.ones(2))
+    msg = str(err.value)
+    assert "made NaN" in msg and "sqrt" in msg, msg           # the body's node, not the scan
+    assert re.search(r"at step 2 of scan\(.*\) built at .*test_modes.py:\d+", msg), msg
+
+
+def test_nan_guard_sees_inside_the_branch_taken():
+    c, x = sg.iscalar("c"), sg.dvector("x")
+    f = sg.function([c, x], sg.ifelse(c, sg.log(x).sum(), x.sum()), mode="nan_guard")
+    assert float(f(0, -np.ones(2))) == -2.0          # the log's branch does not run
+    with pytest.raises(sg.NanGuardError, match=r"(?s)log.*made NaN.*\n  ifelse\(c, x\)"):
+        f(1, -np.ones(2))
+
+
+def test_debug_mode_names_a_wrong_lowering_inside_a_loop():
+    xs = sg.dmatrix("xs")
+    ys, _ = sg.scan(lambda x_t: Double()(x_t) + 1, sequences=xs)
+    f = sg.function([xs], ys, mode="debug", backend="llvm")
+    with pytest.raises(sg.DebugModeError, match=r"(?s)double on llvm disagrees with "
+                       r"Double.perform.*at step 0 of scan"):
+        f(np.ones((3, 2)))
