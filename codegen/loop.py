@@ -74,6 +74,7 @@ def loop_function(what: Loop, body: Callable, backend) -> Callable:
     src, env = _source(what)
     to_device = backend.to_device
     env.update(body=body, empty=backend.empty, LoopError=LoopError, StepError=StepError,
+               contiguous=backend.xp.ascontiguousarray,
                nit=what.nit, count=lambda m: to_device(np.asarray(m, np.int64)))
     exec(src, env)
     return env["loop"]
@@ -103,6 +104,11 @@ def _source(what: Loop) -> tuple[str, dict]:
                   f"{{{b}.shape}}')",
                   f"    b{i} = empty(({lag} + n, *{b}.shape[1:]), {b}.dtype)",
                   f"    b{i}[:{lag}] = {b}", f"    r{i} = {b}.shape[1:]"]
+    # the body's kernels were compiled for contiguous values: a broadcast or strided one
+    # (zeros(...) is a broadcast view) is copied once, not met at every step in a layout
+    # that would compile at the first call and run slower at each step
+    for c in carried + consts:
+        lines += [f"    if not {c}.flags.c_contiguous:", f"        {c} = contiguous({c})"]
     lines += [f"    y{j} = None" for j in range(ny)]
     reads = [f"{s}[t, ...]" for s in seqs]
     for i, (taps, lag) in enumerate(zip(what.taps, lags)):

@@ -458,3 +458,29 @@ def test_a_failure_inside_the_body_names_its_node_line_and_step():
     msg = str(err.value)
     assert "index 7 is out of range" in msg and "test_scan.py:" in msg, msg
     assert re.search(r"at step 2 of scan\(.*\) built at .*test_scan.py:\d+", msg), msg
+
+
+def test_the_first_call_of_a_recurrent_training_step_compiles_nothing():
+    """Gates sliced from one product with bounds known at run time, states starting from
+    zeros (a broadcast): kernels meet those layouts at the first call, which finds them
+    compiled by sg.function."""
+    from codegen.llvm import jit
+    x = sg.tensor3("x")
+    W = sg.shared(np.full((3, 8), 0.1, "float32"), name="W")
+    U = sg.shared(np.full((2, 8), 0.1, "float32"), name="U")
+
+    def step(x_t, h, c):
+        n = U.shape[0]
+        z = sg.dot(x_t, W) + sg.dot(h, U)
+        i, f = sg.sigmoid(z[:, :n]), sg.sigmoid(z[:, n:2 * n])
+        g, o = sg.tanh(z[:, 2 * n:3 * n]), sg.sigmoid(z[:, 3 * n:])
+        c = f * c + i * g
+        return o * sg.tanh(c), c
+    start = sg.zeros((x.shape[1], 2))
+    (hs, _), _ = sg.scan(step, sequences=x, outputs_info=[start, start])
+    loss = (hs ** 2).mean()
+    train = sg.function([x], loss, updates=[(p, p - 0.1 * g) for p, g in
+                                            zip([W, U], sg.grad(loss, [W, U]))])
+    before = dict(jit.stats)
+    train(np.ones((4, 3, 3), "float32"))
+    assert [jit.stats[k] - before[k] for k in ("symbols_compiled", "symbols_loaded")] == [0, 0]

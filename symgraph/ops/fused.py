@@ -16,8 +16,9 @@ from typing import Sequence
 
 import numpy as np
 
+from codegen.backend import NUMPY
 from codegen.kernel import Buffer, Kernel
-from codegen.program import KernelCall
+from codegen.program import KernelCall, LibraryCall
 
 from ..graph import Apply, Op
 
@@ -97,7 +98,8 @@ class Fused(Op):
             views, domain = self.domain_views(args)
             self.check_domain(domain)
             return views, domain
-        return KernelCall(self.kernel, prepare, self.out_drop, self.examples())
+        return KernelCall(self.kernel, prepare, self.out_drop,
+                          self.examples() + _view_examples(self, node))
 
     def as_kernel(self, node: Apply) -> "Fused":
         return self
@@ -142,3 +144,86 @@ class KernelInputs:
 
     def buffers(self, ndim: int) -> tuple[Buffer, ...]:
         return tuple(Buffer(f"in{i}", v.dtype, ndim) for i, v in enumerate(self.variables))
+
+
+def _view_examples(op: Fused, node: Apply) -> tuple[tuple[np.ndarray, ...], ...]:
+    """When some inputs of ``node`` are views (slices of a wider array, transposes), an
+    example of the kernel's inputs laid out as theirs will be, so that the backend
+    compiles that layout up front and no call compiles: the views run on small arrays
+    standing for their sources. None where no input is a view, or the stand-ins do not
+    fit together (a size only known at run time)."""
+    if not any(_view_of(v) for v in node.inputs):
+        return ()
+    try:
+        args = [_layout_example(v, 8) for v in node.inputs]
+        # (stand-ins for run-time sizes may leave a slice empty: no layout to learn)
+        if not any(a is None or a.size == 0 for a in args):
+            return (tuple(op.domain_views(args)[0]),)
+    except Exception:           # stand-in sizes a slice or a check does not accept
+        pass
+    return (_strided_rows(op, node),)
+
+
+def _strided_rows(op: Fused, node: Apply) -> tuple[np.ndarray, ...]:
+    """Kernel inputs where each view's rows lie apart (a slice of a wider array's last
+    axis, the common view whose bounds are known only at run time), the others
+    contiguous; sizes the static shapes give, else 2."""
+    nd = op.kernel.ndim
+    domain = [2] * nd
+    for v, axes, bcast in zip(node.inputs, op.in_axes, op.in_bcast):
+        for ax, d in zip(axes, v.type.shape):
+            if d is not None and ax not in bcast:
+                domain[ax] = d
+    out = []
+    for v, bcast, buf in zip(node.inputs, op.in_bcast, op.kernel.inputs):
+        shape = [1 if ax in bcast else domain[ax] for ax in range(nd)]
+        if _broadcast_view(v):          # zeros(...) and its slices: one value, repeated
+            out.append(np.broadcast_to(np.zeros((), buf.dtype), shape))
+        elif _view_of(v) is None or not shape or shape[-1] == 1:
+            out.append(np.zeros(shape, buf.dtype))
+        else:
+            wide = np.zeros([*shape[:-1], 2 * shape[-1]], buf.dtype)
+            out.append(wide[..., :shape[-1]])
+    return tuple(out)
+
+
+def _broadcast_view(v) -> bool:
+    """Whether ``v`` is a broadcast of one value (``zeros(shape)``), or a view of one."""
+    for _ in range(8):
+        what = _view_of(v)
+        if what is None:
+            return False
+        if what.name == "broadcast_to":
+            return True
+        v = v.owner.inputs[0]
+    return False
+
+
+def _view_of(v) -> LibraryCall | None:
+    """The view entry computing ``v`` (a library call that only sets strides), if any."""
+    if v.owner is None or isinstance(v.owner.op, Fused):
+        return None
+    try:
+        what = v.owner.op.lower(v.owner)
+    except Exception:           # an op that lowers only in context: not a view
+        return None
+    return what if isinstance(what, LibraryCall) and what.kind == "view" else None
+
+
+_EXAMPLE_SIZE = 1 << 20
+"""The most elements a stand-in array may have (static sizes are taken as they are)."""
+
+
+def _layout_example(v, depth: int) -> np.ndarray | None:
+    """A small array laid out as ``v``'s value will be: a constant's value; a view of
+    stand-ins for its sources; else zeros of ``v``'s static shape (2 where unknown)."""
+    if getattr(v, "data", None) is not None and v.owner is None:
+        return np.asarray(v.data)
+    what = _view_of(v) if depth else None
+    if what is not None:
+        args = [_layout_example(i, depth - 1) for i in v.owner.inputs]
+        if any(a is None for a in args):
+            return None
+        return np.asarray(NUMPY.lib.entry(what.name).fn(*args, **dict(what.params)))
+    shape = [2 if d is None else d for d in v.type.shape]
+    return np.zeros(shape, v.dtype) if np.prod(shape) <= _EXAMPLE_SIZE else None
