@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import adam, compile, dropout, graph, kernels, lenet, norm, threads
+from . import adam, compile, dropout, graph, kernels, lenet, lstm, norm, threads
 
 WORKLOADS: dict[str, Callable[[bool], None]] = {
     "adam": adam.run,
@@ -16,6 +16,7 @@ WORKLOADS: dict[str, Callable[[bool], None]] = {
     "graph": graph.run,
     "kernels": kernels.run,
     "lenet": lenet.run,
+    "lstm": lstm.run,
     "norm": norm.run,
     "threads": threads.run,
 }
