@@ -98,8 +98,10 @@ class Fused(Op):
             views, domain = self.domain_views(args)
             self.check_domain(domain)
             return views, domain
+        # a view's layout replaces the contiguous one (which a view seldom has): each
+        # specialization compiled costs compile time
         return KernelCall(self.kernel, prepare, self.out_drop,
-                          self.examples() + _view_examples(self, node))
+                          _view_examples(self, node) or self.examples())
 
     def as_kernel(self, node: Apply) -> "Fused":
         return self
