@@ -23,6 +23,8 @@ All keep the values: the rewritten node computes what the old one did.
 """
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 from ..graph import Constant, Variable, clone_replace, graph_inputs, toposort
 from ..ops.blas import Dot, dot
 from ..ops.elemwise import Elemwise, cast
@@ -46,6 +48,27 @@ def _extending(fg, node, match):
                 isinstance(client.op, Scan) and len(client.inputs) == len(node.inputs) and \
                 all(a is b for a, b in zip(client.inputs, node.inputs)) and match(client):
             yield client
+
+
+class _Parts(NamedTuple):
+    """A scan node taken apart: its op's ``info``; the node's inputs (the number of steps,
+    sequences, initial values, carried values, constants); the inner graph's inputs
+    (sequence rows, per fed-back output its tap values, carried values, constants)."""
+    info: Any
+    n_steps: Variable
+    seqs: list
+    inits: list
+    carry0: list
+    consts: list
+    i_seqs: list
+    i_taps: list
+    i_carry: list
+    i_consts: list
+
+
+def _parts(node) -> _Parts:
+    n_steps, *outer = node.inputs
+    return _Parts(node.op.info, n_steps, *node.op.split_outer(outer), *node.op.split_inner())
 
 
 def _frozen(fg, node) -> bool:
@@ -77,10 +100,8 @@ def scan_inline_constants(fg, node):
     if _frozen(fg, node):
         return None
     op = node.op
-    info = op.info
-    i_seqs, i_taps, i_carry, i_consts = op.split_inner()
-    n_steps, *outer = node.inputs
-    seqs, inits, carry0, consts = op.split_outer(outer)
+    info, n_steps, seqs, inits, carry0, consts, i_seqs, i_taps, i_carry, i_consts = \
+        _parts(node)
     fixed = {v: TensorConstant(v.type, x.data) for v, x in zip(i_consts, consts)
              if isinstance(x, Constant) and v.type.accepts_shape(x.data.shape)}
     if not fixed:
@@ -96,13 +117,13 @@ def scan_inline_constants(fg, node):
 
 @register("canonicalize", "scan_merge", tracks=[Scan])
 def scan_push_out(fg, node):
+    """Invariant nodes of the body are computed once before the loop, and ``x_t @ W`` as
+    one ``x @ W`` over the whole sequence (see the module's text)."""
     if _frozen(fg, node):
         return None
     op = node.op
-    info = op.info
-    i_seqs, i_taps, i_carry, i_consts = op.split_inner()
-    n_steps, *outer = node.inputs
-    seqs, inits, carry0, consts = op.split_outer(outer)
+    info, n_steps, seqs, inits, carry0, consts, i_seqs, i_taps, i_carry, i_consts = \
+        _parts(node)
     outer_of = {id(v): x for v, x in zip(i_consts, consts)}
     seq_ids = {id(v) for v in i_seqs}
     body = op.graph.outputs
@@ -177,13 +198,13 @@ def _row_times_step(d: Variable, seq_ids: set[int]):
 
 @register("canonicalize", "scan_merge", tracks=[Scan])
 def scan_push_out_sums(fg, node):
+    """A carried ``acc + x_t.T @ d_t`` (a weight gradient's sum in the backward loop)
+    becomes ``d_t`` stacked and one product after the loop (see the module's text)."""
     if _frozen(fg, node):
         return None
     op = node.op
-    info = op.info
-    i_seqs, i_taps, i_carry, i_consts = op.split_inner()
-    n_steps, *outer = node.inputs
-    seqs, inits, carry0, consts = op.split_outer(outer)
+    info, n_steps, seqs, inits, carry0, consts, i_seqs, i_taps, i_carry, i_consts = \
+        _parts(node)
     n_rec, n_nit, n_carry = op.split_outputs(op.graph.outputs)
     body = op.graph.outputs
     uses: dict[int, int] = {}
