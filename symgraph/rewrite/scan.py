@@ -256,6 +256,8 @@ def scan_push_out_sums(fg, node):
 
 @register("canonicalize", "scan_merge", tracks=[Scan])
 def scan_drop_unused(fg, node):
+    """Outputs nobody reads are not computed, with the states and inputs only they
+    needed (a gradient loop computes every input's gradient; a function may want few)."""
     if _frozen(fg, node):
         return None
     op = node.op
