@@ -77,6 +77,17 @@ MODES = {"fast": "fast", "FAST_RUN": "fast", "FAST_COMPILE": "fast",
          "debug": "debug", "DebugMode": "debug", "DEBUG_MODE": "debug"}
 """The names of the modes (``sg.function(mode=...)``), Theano's included, and the mode
 each stands for."""
+
+
+def mode_name(mode) -> str:
+    """The mode a ``mode=`` value names ('fast', 'nan_guard' or 'debug'); a ValueError
+    listing the names for anything else (mode objects are :mod:`symgraph.compile.modes`'s
+    to take)."""
+    kind = MODES.get(mode) if isinstance(mode, str) else None
+    if kind is None:
+        raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, or a "
+                         f"sg.NanGuardMode or sg.DebugMode object; got {mode!r}")
+    return kind
 _ALLOWED = {"floatX": "'float32' or 'float64'", "backend": "one of the backends' names",
             "cache_dir": "a directory", "num_threads": "a whole number >= 1",
             "profile": "0 or 1", "mode": "a mode's name (fast, nan_guard, debug)"}

@@ -30,7 +30,7 @@ from codegen.backend import find_backend, get_backend, names as backend_names
 from codegen.plan import build
 from codegen.program import StepError
 
-from ..config import MODES, config
+from ..config import config, mode_name
 from ..graph import (Apply, Constant, Variable, clone_replace, flatten, graph_inputs, toposort,
                      unflatten)
 from ..printing import repr_svg
@@ -340,7 +340,7 @@ def _observers(fn: Function, mode: str, profile_steps: bool) -> _Observers | Non
         from .profiling import Profile
         fn.profile = Profile(fn)
         found.append(fn.profile)
-    if not (isinstance(mode, str) and MODES[mode] == "fast"):
+    if not (isinstance(mode, str) and mode_name(mode) == "fast"):
         from .modes import observer
         found += filter(None, [observer(fn, mode, function)])
     return found or None
@@ -477,9 +477,8 @@ def function(inputs: Sequence[Variable | In], outputs=None, updates=None, givens
     backend = backend or config.backend
     mode = config.mode if mode is None else mode
     profile = config.profile if profile is None else profile
-    if isinstance(mode, str) and mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, or a "
-                         f"sg.NanGuardMode or sg.DebugMode object; got {mode!r}")
+    if isinstance(mode, str):
+        mode_name(mode)         # an unknown name fails here, before any compile work
     if backend not in backend_names():
         raise ValueError(f"backend must be one of {backend_names()}, got {backend!r}")
     if isinstance(inputs, (Variable, In)) or not isinstance(inputs, (list, tuple)):

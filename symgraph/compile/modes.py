@@ -46,7 +46,7 @@ import numpy as np
 from codegen.backend import NUMPY
 from codegen.plan import step_function
 
-from ..config import MODES
+from ..config import mode_name
 from ..graph import Apply, Op
 from ..ops.fused import Fused
 
@@ -121,10 +121,7 @@ def resolve(mode) -> NanGuardMode | DebugMode | None:
     """The options a ``mode=`` argument stands for (None: no checks)."""
     if isinstance(mode, (NanGuardMode, DebugMode)):
         return mode
-    kind = MODES.get(mode) if isinstance(mode, str) else None
-    if kind is None:
-        raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, or a "
-                         f"sg.NanGuardMode or sg.DebugMode object; got {mode!r}")
+    kind = mode_name(mode)
     if kind == "fast":
         return None
     return NanGuardMode() if kind == "nan_guard" else DebugMode()
