@@ -106,8 +106,10 @@ class Function:
                                   fusion=self.fusion)
         self.mode, self.profile = mode, None
         watch = _observers(self, mode, profile_steps)
-        self._runner = build(self._program, self._backend, borrowed, observe=watch,
-                             in_place=all(getattr(o, "in_place", True) for o in watch or ()))
+        # one observer is the runner's own: no call through a list per step
+        one = None if not watch else watch[0] if len(watch) == 1 else _Observers(watch)
+        self._runner = build(self._program, self._backend, borrowed, observe=one,
+                             in_place=all(getattr(o, "in_place", True) for o in watch))
         self._run = self._runner.run
         # reused intermediate buffers belong to one call at a time
         self._lock = threading.Lock() if self._runner.stateful else None
@@ -131,7 +133,7 @@ class Function:
         self._sized = [(n_out + k, v) for k, (v, u) in enumerate(targets) if any(
             a is not None and b is None for a, b in zip(v.type.shape, u.type.shape))]
         self._call = self._compile_call()
-        for o in watch or ():
+        for o in watch:
             if hasattr(o, "wrap_call"):
                 self._call = o.wrap_call(self._call)
         self.compile_time = time.perf_counter() - t0
@@ -330,12 +332,12 @@ class _Observers(list):
         return found or None
 
 
-def _observers(fn: Function, mode: str, profile_steps: bool) -> _Observers | None:
+def _observers(fn: Function, mode: str, profile_steps: bool) -> list:
     """What watches ``fn``'s steps: its :class:`~.profiling.Profile` (also ``fn.profile``)
     and its mode's checks (:mod:`.modes`). An observer may have ``before``, ``in_place``
     (False: it needs every step's inputs whole) and ``wrap_call(call) -> call`` (to see
     whole calls)."""
-    found = _Observers()
+    found = []
     if profile_steps:
         from .profiling import Profile
         fn.profile = Profile(fn)
@@ -343,7 +345,7 @@ def _observers(fn: Function, mode: str, profile_steps: bool) -> _Observers | Non
     if not (isinstance(mode, str) and mode_name(mode) == "fast"):
         from .modes import observer
         found += filter(None, [observer(fn, mode, function)])
-    return found or None
+    return found
 
 
 def _load_function(graph, settings: dict) -> Function:
