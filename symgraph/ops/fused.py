@@ -202,8 +202,10 @@ def _broadcast_view(v) -> bool:
 
 
 def _view_of(v) -> LibraryCall | None:
-    """The view entry computing ``v`` (a library call that only sets strides), if any."""
-    if v.owner is None or isinstance(v.owner.op, Fused):
+    """The view entry computing ``v`` (a library call that only sets strides), if any.
+    Ops that lower to kernels are not asked: their lowering looks at their own inputs'
+    producers, and asking would walk the whole unfused graph from every node."""
+    if v.owner is None or hasattr(v.owner.op, "as_kernel"):
         return None
     try:
         what = v.owner.op.lower(v.owner)
