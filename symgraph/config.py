@@ -9,6 +9,7 @@ True
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -55,6 +56,9 @@ class Config:
             raise ValueError(f"config.num_threads must be an int >= 1, got {value!r}")
         if name == "num_threads":
             codegen.settings.num_threads = value
+            run = sys.modules.get("codegen.llvm.run")    # a started pool takes the new size
+            if run is not None:                          # now, not at the next new plan
+                run.set_num_threads(value)
         elif name == "cache_dir":
             codegen.settings.cache_dir = Path(value)
         super().__setattr__(name, value)

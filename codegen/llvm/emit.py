@@ -25,7 +25,10 @@ Loop structures (``Signature.kind``):
   accumulate in registers, and only the innermost accumulator carries ``reassoc``, so the
   vectorizer may keep partial results in several vector registers. Float sums run in blocks
   of ``_BLOCK`` values whose sums go into a float64 accumulator: the error does not grow
-  with the number of values (numpy's pairwise summation has the same aim).
+  with the number of values (numpy's pairwise summation has the same aim). When every
+  looped axis is reduced (:func:`splits`), ``meta`` also holds a mode: the reduction whole,
+  the partial results of fixed chunks of the outermost loop, or those partials folded
+  (:meth:`_Function.split_reduction`), so the pool can share a full reduction out.
 * ``tile``: for reductions whose last kept axis is the contiguous one (``x.sum(axis=0)``):
   the last kept axis is cut in tiles of ``_TILE`` accumulators on the stack, and every
   reduced index adds a contiguous row segment into them, vectorized along the kept axis.
@@ -112,6 +115,7 @@ class _Function(ScalarEmitter):
             nd, mp = k.ndim, data(meta)
             get = lambda i: b.load(b.gep(mp, [ir.Constant(I64, i)], inbounds=True,
                                          source_etype=I64), typ=I64)
+            self.mp, self.get = mp, get
             self.shape = [get(a) for a in range(nd)]
             inner = sig.loops[-1] if sig.loops else None
             if sig.kind == "tile":
@@ -224,6 +228,9 @@ class _Function(ScalarEmitter):
             return self.kept_loops(kept, zero, self.step)
         stages = self.k.stages
 
+        if splits(self.k, self.sig):
+            return self.split_reduction(rloops)
+
         def point(offs):
             # one pass over the reduced axes per stage; a stage's results are constants
             # of the passes after it
@@ -243,16 +250,92 @@ class _Function(ScalarEmitter):
         self.loop(ir.Constant(I64, 0), self.shape[axes[0]], [],
                   lambda i, _: self.each(axes[1:], self.moved(offs, axes[0], i), fn))
 
+    def split_reduction(self, rloops: list[int]) -> None:
+        """A reduction over every looped axis, in one of three modes read from ``meta``
+        (:func:`meta_extra`): 0, the whole reduction and its epilogues; 1, the partial
+        results of the chunks of ``chunk`` iterations of the outermost loop that
+        ``[start, stop)`` covers, written (in the accumulators' type) to the slots after
+        the mode; 2, the partials folded in chunk order, then the epilogues. A call in
+        mode 1 split over the pool, then one in mode 2, give the same bits on any number
+        of threads: the chunks are fixed by ``chunk``, not by who runs them."""
+        b, k, js = self.b, self.k, list(self.red)
+        zero = ir.Constant(I64, 0)
+        offs = [zero] * self.noffs
+        at = meta_extra(k)
+        mode, chunk, parts = (self.get(at + i) for i in range(3))
+        slots = b.gep(self.mp, [ir.Constant(I64, at + 3)], inbounds=True, source_etype=I64)
+        dts = [k.body[k.stores[j].value].dtype for j in js]
+        wide = self.wide(js)
+
+        def slot(m, c):
+            return b.gep(slots, [b.add(b.mul(ir.Constant(I64, m), parts), c)],
+                         inbounds=True, source_etype=I64)
+
+        def narrow(acc, dt):
+            return acc if acc.type is _REG[dt] else b.fptrunc(acc, _REG[dt])
+
+        whole = b.icmp_signed("==", mode, zero)
+        with b.if_else(b.icmp_signed("==", mode, ir.Constant(I64, 2))) as (fold, run):
+            with fold:
+                for m, (j, dt, w) in enumerate(zip(js, dts, wide)):
+                    s = k.stores[j]
+                    acc = self.loop(zero, parts, [self.identity(s, dt, w)], lambda c, a: [
+                        self.combine(s.reduce, dt, a[0], self.load_slot(slot(m, c), w))])[0]
+                    self.finish(j, narrow(acc, dt), offs)
+            with run:
+                n, one_ = self.shape[rloops[0]], ir.Constant(I64, 1)
+                size = b.select(whole, n, chunk)
+                div = b.select(whole, one_, chunk)    # mode 0's meta holds chunk 0
+                first = b.select(whole, zero, b.sdiv(self.start, div))
+                last = b.select(whole, one_, b.sdiv(b.add(self.stop, b.sub(div, one_)), div))
+                end = b.select(whole, n, self.stop)
+
+                def one(c, _):
+                    lo = b.mul(c, size)
+                    hi = self.call("llvm.smin", I64, [b.add(lo, size), end])
+                    accs = self.accumulate(rloops, offs, js, 0, {}, (lo, hi))
+                    with b.if_else(whole) as (done, part):
+                        with done:
+                            for j, acc, dt in zip(js, accs, dts):
+                                self.finish(j, narrow(acc, dt), offs)
+                        with part:
+                            for m, acc in enumerate(accs):
+                                v = b.zext(acc, I8) if acc.type == ir.IntType(1) else acc
+                                b.store(v, slot(m, c))
+                self.loop(first, last, [], one)
+
+    def load_slot(self, ptr: ir.Value, typ: ir.Type) -> ir.Value:
+        """A partial result of type ``typ`` from its 8-byte slot (booleans as a byte)."""
+        if typ == ir.IntType(1):
+            return self.b.trunc(self.b.load(ptr, typ=I8), typ)
+        return self.b.load(ptr, typ=typ)
+
+    def wide(self, js: list[int]) -> list[ir.Type]:
+        """The accumulators' types of reduction stores ``js``: float64 for float sums."""
+        return [F64 if self.k.stores[j].reduce == "add" and self.k.body[
+            self.k.stores[j].value].dtype in FLOATS else _REG[self.k.body[
+                self.k.stores[j].value].dtype] for j in js]
+
     def reduce_pass(self, rloops: list[int], offs: list[ir.Value], js: list[int],
                     stage: int, known: dict[int, ir.Value]) -> list[ir.Value]:
         """One pass over the reduced axes at kept index ``offs``, computing reduction
         stores ``js`` of ``stage`` (and its elementwise stores); their stored values."""
+        dts = [self.k.body[self.k.stores[j].value].dtype for j in js]
+        accs = self.accumulate(rloops, offs, js, stage, known)
+        b = self.b
+        return [self.finish(j, acc if acc.type is _REG[dt] else b.fptrunc(acc, _REG[dt]), offs,
+                            known) for j, acc, dt in zip(js, accs, dts)]
+
+    def accumulate(self, rloops: list[int], offs: list[ir.Value], js: list[int], stage: int,
+                   known: dict[int, ir.Value], bounds=None) -> list[ir.Value]:
+        """The accumulators of reduction stores ``js`` after one pass over the reduced
+        axes at kept index ``offs`` (``bounds``: the outermost reduced loop's range, when
+        not all of it), doing that stage's elementwise stores on the way."""
         stores = [self.k.stores[j] for j in js]
         dts = [self.k.body[s.value].dtype for s in stores]
         # Float sums run in blocks of _BLOCK values (several vector partial sums each), and
         # the block sums go into a float64 accumulator: error independent of n.
-        wide = [F64 if s.reduce == "add" and dt in FLOATS else _REG[dt]
-                for s, dt in zip(stores, dts)]
+        wide = self.wide(js)
         blocked = any(w is F64 for w in wide)
         b = self.b
         step = lambda o: self.step(o, stage, known)
@@ -264,8 +347,8 @@ class _Function(ScalarEmitter):
         def ident(types=None):
             return [self.identity(s, dt, t) for s, dt, t in zip(stores, dts, types or wide)]
 
-        def innermost(a, offs, accs):
-            n, z = self.shape[a], ir.Constant(I64, 0)
+        def innermost(a, offs, accs, lo=None, hi=None):
+            n, z = (hi, lo) if lo is not None else (self.shape[a], ir.Constant(I64, 0))
             run = lambda lo, hi, acc: self.loop(
                 lo, hi, acc, lambda i, c: fold(c, step(self.moved(offs, a, i)), True))
             if not blocked:
@@ -276,17 +359,16 @@ class _Function(ScalarEmitter):
                 return fold(outer, run(c, hi, ident([_REG[dt] for dt in dts])))
             return self.loop(z, n, accs, block, _BLOCK)
 
-        def reduce(rs, offs, accs):
+        def reduce(rs, offs, accs, lo=None, hi=None):
             if not rs:
                 return fold(accs, step(offs))
             if len(rs) == 1:
-                return innermost(rs[0], offs, accs)
-            return self.loop(ir.Constant(I64, 0), self.shape[rs[0]], accs,
+                return innermost(rs[0], offs, accs, lo, hi)
+            return self.loop(ir.Constant(I64, 0) if lo is None else lo,
+                             self.shape[rs[0]] if hi is None else hi, accs,
                              lambda i, c: reduce(rs[1:], self.moved(offs, rs[0], i), c))
 
-        accs = reduce(rloops, offs, ident())
-        return [self.finish(j, acc if acc.type is _REG[dt] else b.fptrunc(acc, _REG[dt]), offs,
-                            known) for j, acc, dt in zip(js, accs, dts)]
+        return reduce(rloops, offs, ident(), *(bounds or ()))
 
     def tile(self) -> None:
         red_axes = self.k.reduce_axes
@@ -361,6 +443,21 @@ class _Function(ScalarEmitter):
                 self.loop(zero, width, [], out)
             self.loop(lo, hi, [], one_tile, _TILE)
         self.kept_loops(kept, [zero] * self.noffs, tiles)
+
+
+def splits(k: Kernel, sig: Signature) -> bool:
+    """Whether the specialization ``sig`` of ``k`` reduces every axis it loops over in
+    one stage, and so takes the modes of :meth:`_Function.split_reduction` (its ``meta``
+    ends with a mode, a chunk length, a number of chunks, and a slot per chunk and
+    reduction store)."""
+    return (sig.kind == "inner" and bool(sig.loops) and sig.loops[0] in k.reduce_axes
+            and not any(k.stages))
+
+
+def meta_extra(k: Kernel) -> int:
+    """Where the mode of a split reduction sits in its ``meta``: after the domain's shape
+    and the strides of each buffer and index."""
+    return k.ndim * (1 + len(k.inputs) + len(k.outputs) + len(index_axes(k)))
 
 
 def render(mod: ir.Module, k: Kernel, sig: Signature, fn_attrs: Sequence[str] = (),

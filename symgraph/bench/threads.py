@@ -137,8 +137,7 @@ def _measure(name: str, repeat: int, env: dict, with_jax: bool) -> dict:
 
 
 def pool_wake(quick: bool) -> None:
-    """A kernel right after another vs after 50 ms idle (its threads asleep), and a full
-    reduction on one thread vs all of them."""
+    """A kernel right after another vs after 50 ms idle (its threads asleep)."""
     import time
 
     import numpy as np
@@ -159,18 +158,71 @@ def pool_wake(quick: bool) -> None:
         idle.append(time.perf_counter() - t0)
     print(f"\nrow softmax {x.shape[0]}x1024 float32: back-to-back {busy * 1e3:.3f} ms, after "
           f"50 ms idle {np.median(idle) * 1e3:.3f} ms ({np.median(idle) / busy:.2f}x)")
-    a, b = (np.random.default_rng(2).standard_normal(10**6 if quick else 10**7,
-                                                     dtype=np.float32) for _ in range(2))
-    u, v = sg.fvector("x"), sg.fvector("y")
-    g = sg.function([u, v], ((u - v) ** 2).sum())
-    threads = sg.config.num_threads
-    times = {}
-    for n in sorted({1, threads}):
-        sg.config.num_threads = n
-        times[n] = median_time(lambda: g(a, b), repeat)
-    sg.config.num_threads = threads
-    print(f"((x - y)**2).sum() over {a.size:,} float32: " + ", ".join(
-        f"{n} thread{'s' * (n > 1)} {t * 1e3:.3f} ms" for n, t in times.items()))
+
+
+_SUM_OF_SQUARES = r"""
+import json, sys, time
+import numpy as np
+which, n, repeat = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rng = np.random.default_rng(2)
+A, B = rng.standard_normal(n, dtype=np.float32), rng.standard_normal(n, dtype=np.float32)
+if which.startswith("symgraph"):
+    import symgraph as sg
+    if which == "symgraph-1":
+        sg.config.num_threads = 1
+    x, y = sg.fvector("x"), sg.fvector("y")
+    f = sg.function([x, y], ((x - y) ** 2).sum())
+    step = lambda: f(A, B)
+elif which == "numba":
+    from numba import njit, prange
+    @njit(parallel=True, fastmath=True)
+    def ss(x, y):
+        s = np.float32(0)
+        for i in prange(x.size):
+            d = x[i] - y[i]
+            s += d * d
+        return s
+    step = lambda: ss(A, B)
+elif which == "torch.compile":
+    import torch
+    tf = torch.compile(lambda x, y: ((x - y) ** 2).sum())
+    ta, tb = torch.from_numpy(A), torch.from_numpy(B)
+    step = lambda: tf(ta, tb)
+else:
+    import os
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    import jax
+    jf = jax.jit(lambda x, y: ((x - y) ** 2).sum())
+    da, db = jax.device_put(A), jax.device_put(B)
+    step = lambda: jax.block_until_ready(jf(da, db))
+for _ in range(3):
+    step()
+ts = []
+for _ in range(repeat):
+    t0 = time.perf_counter(); step(); ts.append(time.perf_counter() - t0)
+print(json.dumps([float(np.median(ts)), float(np.percentile(ts, 25)), float(np.percentile(ts, 75))]))
+"""
+
+
+def sum_of_squares(quick: bool) -> None:
+    """``((x - y)**2).sum()`` over float32 vectors, symgraph on all threads and on one,
+    numba's ``prange`` and ``torch.compile`` (when installed; torch.compile only in the
+    full run: it compiles for seconds) and jax.jit, each in a process of its own."""
+    from .kernels import _has
+    n, repeat = (10**6, 20) if quick else (10**7, 100)
+    found = []
+    for which, label, there in (("symgraph", "symgraph", True),
+                                ("symgraph-1", "symgraph, 1 thread", True),
+                                ("numba", "numba prange", _has("numba")),
+                                ("torch.compile", "torch.compile", _has("torch") and not quick),
+                                ("jax", "jax.jit", _has("jax"))):
+        if there:
+            found.append((label, run_json(_SUM_OF_SQUARES, (which, n, repeat),
+                                          what=f"sum of squares on {which}")))
+    print(f"\n((x - y)**2).sum() over {n:,} float32 (median ms [25%, 75%])")
+    for label, (med, lo, hi) in found:
+        print(f"  {label:<34} {med * 1e3:8.3f} ms  [{lo * 1e3:.3f}, {hi * 1e3:.3f}]  "
+              f"{found[0][1][0] / med:5.2f}x (symgraph / this)")
 
 
 _LAYER_NORM = r"""
@@ -259,5 +311,6 @@ def run(quick: bool = False) -> dict:
                   f"{base / med:5.2f}x (symgraph default / this)")
         results[name] = rows
     pool_wake(quick)
+    sum_of_squares(quick)
     layer_norm(quick)
     return results

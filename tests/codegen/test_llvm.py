@@ -412,6 +412,59 @@ def test_threads_match_single_thread():
     check(cks[0], ew, args[0])
 
 
+@pytest.mark.parametrize("comb,dt", REDUCE_CASES)
+def test_full_reductions_split_in_fixed_chunks(comb, dt):
+    """A large reduction of everything is cut into chunks fixed by its size: right against
+    the interpreter in every layout, with and without an epilogue (which loads an input and
+    the count), and bitwise the same on one thread and on three; a small one runs whole."""
+    rng = np.random.default_rng(14)
+    ks = [reduce_kernel(comb, dt, nd, tuple(range(nd)), epi) for nd in (1, 2, 4)
+          for epi in (False, True)]
+    cks = compile_kernels(ks)
+
+    def value(shape):
+        if comb == "mul" and dt in FLOATS:     # exact products: powers of two, few
+            return rng.choice(np.array([0.5, 1, 2], dt), shape, p=[2e-4, 0.9996, 2e-4])
+        if comb == "add" and dt in FLOATS:
+            return np.abs(sample(rng, dt, shape, special=False))
+        return sample(rng, dt, shape, special=comb in ("max", "min"))
+    wide = value((300, 800))
+    layouts = {1: [value(70_000), value(140_001)[::2]],
+               2: [wide, wide.T, wide[:, ::3], np.broadcast_to(wide[:1], (90, 800))],
+               4: [value((6, 50, 30, 40)).transpose(2, 0, 3, 1)]}
+    n = get_num_threads()
+    try:
+        for k, ck in zip(ks, cks):
+            for x in layouts[k.ndim]:
+                assert isinstance(ck._launch([x], None, None)[0].entry, run._SplitReduction)
+                set_num_threads(1)
+                one = check(ck, k, [x], exact=dt not in FLOATS or comb in ("max", "min"))
+                set_num_threads(3)
+                np.testing.assert_array_equal(ck([x])[0], one[0])
+            small = value((5,) * k.ndim)
+            assert not isinstance(ck._launch([small], None, None)[0].entry,
+                                  run._SplitReduction)
+            check(ck, k, [small], exact=dt not in FLOATS or comb in ("max", "min"))
+    finally:
+        set_num_threads(n)
+
+
+def test_split_reduction_keeps_elementwise_stores_and_positions():
+    """A kernel writing an elementwise value and reducing everything, its values keyed
+    on positions (``index``, as random draws are): each chunk writes its own part."""
+    F = "float32"
+    k = kernel("mixed", [F], 2, [I("load", F, (), 0), I("index", "int64", (), (0, 1)),
+                                 I("cast", F, (1,)), I("mul", F, (0, 2)), I("max", F, (0, 3))],
+               [Store(3), Store(3, "add", (0, 1)), Store(4, "max", (0, 1))])
+    ck = compile_kernel(k)
+    x = np.random.default_rng(15).random((400, 700), dtype=np.float32)
+    for a in (x, x.T, x[::-1, ::2]):
+        assert isinstance(ck._launch([a], None, None)[0].entry, run._SplitReduction)
+        got = check(ck, k, [a])
+        pos = np.arange(a.size, dtype=np.float32).reshape(a.shape)
+        np.testing.assert_array_equal(got[0], a * pos)
+
+
 def test_column_reductions_add_rows_in_groups_as_one_at_a_time():
     """A tile kernel adds several reduced rows into its accumulators per pass when rows lie
     far apart (run.emit._ROW_GAP) and one at a time otherwise: either way in row order, so
