@@ -33,7 +33,8 @@ Loop structures (``Signature.kind``):
   the last kept axis is cut in tiles of ``_TILE`` accumulators on the stack, and every
   reduced index adds a contiguous row segment into them, vectorized along the kept axis.
   Rows far enough apart are added ``_ROWS`` at a time, in row order (numpy's rounding),
-  so each accumulator is loaded and stored once per group.
+  so each accumulator is loaded and stored once per group, where the kernel only reduces
+  and its body is a few plain ops (else LLVM would compile a large body nine times).
 """
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ _BLOCK = 2048    # values per block of a float sum
 _TILE = 4096     # kept-axis accumulators per tile of the 'tile' structure
 _ROWS = 8        # reduced rows a 'tile' kernel adds into its accumulators per pass
 _ROW_GAP = 4096  # the least bytes between reduced rows for which it takes _ROWS at once
+_ROW_COST = 4    # the most cost (see cost) of a body whose rows a 'tile' kernel groups
 DATA_OFFSET = object.__basicsize__   # PyArrayObject: PyObject_HEAD, then `char *data`
 
 
@@ -259,56 +261,52 @@ class _Function(ScalarEmitter):
         mode 1 split over the pool, then one in mode 2, give the same bits on any number
         of threads: the chunks are fixed by ``chunk``, not by who runs them."""
         b, k, js = self.b, self.k, list(self.red)
-        zero = ir.Constant(I64, 0)
+        zero, one = ir.Constant(I64, 0), ir.Constant(I64, 1)
         offs = [zero] * self.noffs
         at = meta_extra(k)
         mode, chunk, parts = (self.get(at + i) for i in range(3))
-        slots = b.gep(self.mp, [ir.Constant(I64, at + 3)], inbounds=True, source_etype=I64)
+        whole = b.icmp_signed("==", mode, zero)
+        # mode 0 keeps its one partial per store on the stack (calls may share a meta)
+        local = b.alloca(I64, len(js))                     # still in the entry block
+        slots = b.select(whole, local, b.bitcast(b.gep(
+            self.mp, [ir.Constant(I64, at + 3)], inbounds=True, source_etype=I64), local.type))
+        parts = b.select(whole, one, parts)
         dts = [k.body[k.stores[j].value].dtype for j in js]
         wide = self.wide(js)
 
-        def slot(m, c):
-            return b.gep(slots, [b.add(b.mul(ir.Constant(I64, m), parts), c)],
-                         inbounds=True, source_etype=I64)
+        def slot(m, c, typ):
+            """Where partial ``c`` of store ``m`` is kept, as a pointer to ``typ``."""
+            return b.bitcast(b.gep(slots, [b.add(b.mul(ir.Constant(I64, m), parts), c)],
+                                   inbounds=True), typ.as_pointer())
 
-        def narrow(acc, dt):
-            return acc if acc.type is _REG[dt] else b.fptrunc(acc, _REG[dt])
+        with b.if_then(b.icmp_signed("!=", mode, ir.Constant(I64, 2))):
+            n = self.shape[rloops[0]]
+            size = b.select(whole, n, chunk)
+            div = b.select(whole, one, chunk)        # mode 0's meta holds chunk 0
+            first = b.select(whole, zero, b.sdiv(self.start, div))
+            last = b.select(whole, one, b.sdiv(b.add(self.stop, b.sub(div, one)), div))
+            end = b.select(whole, n, self.stop)
 
-        whole = b.icmp_signed("==", mode, zero)
-        with b.if_else(b.icmp_signed("==", mode, ir.Constant(I64, 2))) as (fold, run):
-            with fold:
-                for m, (j, dt, w) in enumerate(zip(js, dts, wide)):
-                    s = k.stores[j]
-                    acc = self.loop(zero, parts, [self.identity(s, dt, w)], lambda c, a: [
-                        self.combine(s.reduce, dt, a[0], self.load_slot(slot(m, c), w))])[0]
-                    self.finish(j, narrow(acc, dt), offs)
-            with run:
-                n, one_ = self.shape[rloops[0]], ir.Constant(I64, 1)
-                size = b.select(whole, n, chunk)
-                div = b.select(whole, one_, chunk)    # mode 0's meta holds chunk 0
-                first = b.select(whole, zero, b.sdiv(self.start, div))
-                last = b.select(whole, one_, b.sdiv(b.add(self.stop, b.sub(div, one_)), div))
-                end = b.select(whole, n, self.stop)
+            def run(c, _):
+                lo = b.mul(c, size)
+                hi = self.call("llvm.smin", I64, [b.add(lo, size), end])
+                for m, acc in enumerate(self.accumulate(rloops, offs, js, 0, {}, (lo, hi))):
+                    v = b.zext(acc, I8) if acc.type == ir.IntType(1) else acc
+                    b.store(v, slot(m, c, v.type))
+            self.loop(first, last, [], run)
+        with b.if_then(b.icmp_signed("!=", mode, one)):
+            for m, (j, dt, w) in enumerate(zip(js, dts, wide)):
+                s = k.stores[j]
+                acc = self.loop(zero, parts, [self.identity(s, dt, w)], lambda c, a: [
+                    self.combine(s.reduce, dt, a[0], self.load_slot(slot, m, c, w))])[0]
+                self.finish(j, acc if acc.type is _REG[dt] else b.fptrunc(acc, _REG[dt]), offs)
 
-                def one(c, _):
-                    lo = b.mul(c, size)
-                    hi = self.call("llvm.smin", I64, [b.add(lo, size), end])
-                    accs = self.accumulate(rloops, offs, js, 0, {}, (lo, hi))
-                    with b.if_else(whole) as (done, part):
-                        with done:
-                            for j, acc, dt in zip(js, accs, dts):
-                                self.finish(j, narrow(acc, dt), offs)
-                        with part:
-                            for m, acc in enumerate(accs):
-                                v = b.zext(acc, I8) if acc.type == ir.IntType(1) else acc
-                                b.store(v, slot(m, c))
-                self.loop(first, last, [], one)
-
-    def load_slot(self, ptr: ir.Value, typ: ir.Type) -> ir.Value:
-        """A partial result of type ``typ`` from its 8-byte slot (booleans as a byte)."""
+    def load_slot(self, slot, m: int, c: ir.Value, typ: ir.Type) -> ir.Value:
+        """Partial ``c`` of store ``m``, of type ``typ``, from its 8-byte ``slot``
+        (booleans are kept as a byte)."""
         if typ == ir.IntType(1):
-            return self.b.trunc(self.b.load(ptr, typ=I8), typ)
-        return self.b.load(ptr, typ=typ)
+            return self.b.trunc(self.b.load(slot(m, c, I8)), typ)
+        return self.b.load(slot(m, c, typ))
 
     def wide(self, js: list[int]) -> list[ir.Type]:
         """The accumulators' types of reduction stores ``js``: float64 for float sums."""
@@ -379,6 +377,11 @@ class _Function(ScalarEmitter):
         dts = [self.k.body[s.value].dtype for s in stores]
         b = self.b     # still in the entry block: the allocas belong there
         accs = [b.alloca(ir.ArrayType(_REG[dt], _TILE)) for dt in dts]
+        # Rows in groups pay where adding a row is little more than the accumulators' loads
+        # and stores: a plain sum, not a body LLVM would compile _ROWS + 1 times over
+        # (the MLP step's two column reductions with exp and tanh' took 150 of its 270 ms
+        # of LLVM that way).
+        grouped = not self.ew and cost(self.k) <= _ROW_COST
         zero = ir.Constant(I64, 0)
 
         def slot(acc, j):
@@ -413,7 +416,7 @@ class _Function(ScalarEmitter):
                     if not rs:
                         return row([roffs])
                     a, n = rs[0], self.shape[rs[0]]
-                    if len(rs) > 1:
+                    if len(rs) > 1 or not grouped:
                         return self.loop(zero, n, [],
                                          lambda i, _: rows(rs[1:], self.moved(roffs, a, i)))
                     # The innermost reduced loop takes _ROWS rows at a time, then the rest;
@@ -443,6 +446,15 @@ class _Function(ScalarEmitter):
                 self.loop(zero, width, [], out)
             self.loop(lo, hi, [], one_tile, _TILE)
         self.kept_loops(kept, [zero] * self.noffs, tiles)
+
+
+def cost(k: Kernel) -> int:
+    """A kernel's rough cost per domain element, in simple operations: a transcendental
+    counts as ten, everything else that computes as one."""
+    free = ("load", "const", "reduced")
+    n = sum(10 if ins.op in vmath.SUPPORTED or (ins.op == "div" and ins.dtype in FLOATS)
+            else 0 if ins.op in free else 1 for ins in k.body)
+    return max(1, n)
 
 
 def splits(k: Kernel, sig: Signature) -> bool:

@@ -23,10 +23,10 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from codegen import settings
-from codegen.kernel import (FLOATS, Kernel, KernelError, domain_of, element_strides, index_axes,
+from codegen.kernel import (Kernel, KernelError, domain_of, element_strides, index_axes,
                             index_strides, split_stages)
-from codegen.llvm import abi, emit, jit, pool, vmath
-from codegen.llvm.emit import Signature
+from codegen.llvm import abi, emit, jit, pool
+from codegen.llvm.emit import Signature, cost
 from codegen.plan import Launch
 
 _FLAT = Signature("flat")
@@ -131,15 +131,6 @@ TILE_CHUNK = 1024
 axis takes: each chunk reads a segment of every reduced row, and segments shorter than a
 few KiB (128 floats of a 1024-wide row across two threads) read memory at half the speed
 of one thread reading whole rows."""
-
-
-def cost(k: Kernel) -> int:
-    """A kernel's rough cost per domain element, in simple operations: a transcendental
-    counts as ten, everything else that computes as one."""
-    free = ("load", "const", "reduced")
-    n = sum(10 if ins.op in vmath.SUPPORTED or (ins.op == "div" and ins.dtype in FLOATS)
-            else 0 if ins.op in free else 1 for ins in k.body)
-    return max(1, n)
 
 
 def layout(k: Kernel, domain: Sequence[int], strides: Sequence[Sequence[int]]

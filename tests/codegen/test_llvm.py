@@ -490,6 +490,25 @@ def test_column_reductions_add_rows_in_groups_as_one_at_a_time():
     check(cks[2], three, [y], exact=True)
 
 
+def test_column_reductions_group_rows_only_for_plain_sums():
+    """Rows in groups repeat the body once per row of the group: a body with a
+    transcendental, or a kernel with an elementwise store too, adds one row at a time
+    (LLVM compiled such a body nine times over, 150 of the MLP step's 270 ms)."""
+    F = "float32"
+    heavy = kernel("colexp", [F], 2, [I("load", F, (), 0), I("exp", F, (0,)),
+                                      I("mul", F, (0, 1))], [Store(2, "add", (0,))])
+    plain = kernel("colsq", [F], 2, [I("load", F, (), 0), I("mul", F, (0, 0))],
+                   [Store(1, "add", (0,))])
+    x = np.zeros((16, 1024), F)
+    for k, grouped in ((heavy, False), (plain, True)):
+        ck = CompiledKernel(k)
+        tile, inner = ck.signature([x]), ck.signature([np.asfortranarray(x)])
+        assert (tile.kind, inner.kind) == ("tile", "inner")
+        muls = [run.render([(k, sig)])[0].count("fmul") for sig in (tile, inner)]
+        assert (muls[0] - muls[1] >= 7) == grouped, muls     # the body's mul, 9 times
+        check(ck, k, [np.random.default_rng(3).random((37, 1024), dtype=np.float32)])
+
+
 def test_column_reductions_split_only_in_wide_chunks():
     """A tile reduction split along its contiguous axis gives each chunk at least
     TILE_CHUNK columns (narrower segments of every row read memory slower than one thread
