@@ -54,6 +54,10 @@ class Backend:
         from codegen.lib.numpy import LIBRARY
         return LIBRARY
 
+    def prepare(self) -> None:
+        """Start, on a thread of its own, work that every compile for this backend needs
+        (``sg.function`` calls it before rewriting the graph); nothing by default."""
+
     def compile_kernels(self, kernels: Sequence[Kernel],
                         examples: Sequence[Sequence[Sequence[Any]]] | None = None
                         ) -> list[Callable]:

@@ -19,6 +19,18 @@ from typing import Iterator
 
 _totals: dict[str, float] = {}
 _lock = threading.Lock()
+_here = threading.local()
+
+
+@contextmanager
+def background() -> Iterator[None]:
+    """Phases of the block are recorded as ``"<name> (background)"``: work done on a
+    thread of its own, beside the compile that started it, not a share of its time."""
+    _here.suffix = " (background)"
+    try:
+        yield
+    finally:
+        _here.suffix = ""
 
 
 @contextmanager
@@ -32,6 +44,7 @@ def phase(name: str) -> Iterator[None]:
 
 
 def add(name: str, seconds: float) -> None:
+    name += getattr(_here, "suffix", "")
     with _lock:
         _totals[name] = _totals.get(name, 0.0) + seconds
 

@@ -66,6 +66,10 @@ class LlvmBackend(Backend):
     def compile_kernels(self, kernels, examples=None):
         return compile_kernels(kernels, examples)
 
+    def prepare(self) -> None:
+        from codegen.llvm import pool
+        pool.preload()
+
     def source(self, kernel: Kernel) -> str:
         return CompiledKernel(kernel).source
 

@@ -42,6 +42,7 @@ import warnings
 
 import llvmlite.ir as ir
 
+from codegen import profile
 from codegen.llvm import jit
 
 I32, I64, PTR = ir.IntType(32), ir.IntType(64), ir.PointerType()
@@ -319,20 +320,43 @@ class _Pool:
         self.size: int | None = None      # the thread count jobs run on; None: not started
         self._fns: dict[str, ctypes._CFuncPtr] = {}
         self.addresses: dict[str, int] = {}
+        self.loading = threading.Lock()       # held while the module loads
+        self.preloading = False
 
     def fn(self, name: str):
         if not self._fns:
-            # the builder's IR is already what the pipeline would make of it; skipping
-            # the pipeline halves the pool's share of a cold first compile (22 -> 10 ms)
-            self.addresses = jit.load_module("symgraph_pool", module_ir, FUNCTIONS,
-                                             optimize=False)
-            i32 = ctypes.c_int32
-            protos = {"sg_pool_acquire": ctypes.CFUNCTYPE(i32),
-                      "sg_pool_ready": ctypes.CFUNCTYPE(i32),
-                      "sg_pool_set_workers": ctypes.CFUNCTYPE(None, i32)}
-            self._fns = {n: protos.get(n, ctypes.CFUNCTYPE(None))(self.addresses[n])
-                         for n in FUNCTIONS if n != "sg_pool_run"}
+            with self.loading:
+                if not self._fns:
+                    self._load()
         return self._fns[name]
+
+    def _load(self) -> None:
+        # the builder's IR is already what the pipeline would make of it; skipping
+        # the pipeline halves the pool's share of a cold first compile (22 -> 10 ms)
+        addresses = jit.load_module("symgraph_pool", module_ir, FUNCTIONS, optimize=False)
+        i32 = ctypes.c_int32
+        protos = {"sg_pool_acquire": ctypes.CFUNCTYPE(i32),
+                  "sg_pool_ready": ctypes.CFUNCTYPE(i32),
+                  "sg_pool_set_workers": ctypes.CFUNCTYPE(None, i32)}
+        self.addresses = addresses
+        self._fns = {n: protos.get(n, ctypes.CFUNCTYPE(None))(addresses[n])
+                     for n in FUNCTIONS if n != "sg_pool_run"}
+
+    def preload(self) -> None:
+        """Load the module on a thread of its own (LLVM's start and the module's code
+        generation, ~20 ms cold), while the caller does other work; a later :meth:`fn`
+        waits for it. An error there is left for that call to meet again."""
+        if self._fns or self.preloading:
+            return
+        self.preloading = True
+
+        def load():
+            try:
+                with profile.background():
+                    self.fn("sg_pool_ready")
+            except Exception:
+                pass
+        threading.Thread(target=load, name="symgraph-pool-load", daemon=True).start()
 
     def start(self, nthreads: int) -> None:
         """Run jobs on ``nthreads`` threads, the caller's included."""
@@ -394,7 +418,7 @@ class _Pool:
     def after_fork(self) -> None:
         """In the child of a fork only the forking thread exists: no workers, and the
         pool's state as if new."""
-        self.lock = threading.Lock()
+        self.lock, self.loading = threading.Lock(), threading.Lock()
         self.threads, self.size = [], None
         if self._fns:
             self.fn("sg_pool_reset")()
@@ -416,6 +440,13 @@ def ensure(nthreads: int) -> None:
     forked child's pool starts again here)."""
     if _pool.size != nthreads:
         _pool.start(nthreads)
+
+
+def preload() -> None:
+    """Start loading the pool's native module in the background (see :meth:`_Pool.preload`):
+    a compile calls this before it rewrites the graph, and finds the module ready when its
+    kernels link."""
+    _pool.preload()
 
 
 def started() -> bool:

@@ -70,6 +70,7 @@ class Function:
         self.outputs, self.updates, self.givens = outputs, updates, givens
         self.backend, self.name, self._keys = backend, name, keys
         self._backend = get_backend(backend)
+        self._backend.prepare()         # (LLVM's thread pool module, while we rewrite)
         stateful = [(i, spec.update) for i, spec in enumerate(inputs)
                     if spec.update is not None]
         exprs = [*outputs, *(u for _, u in updates), *(u for _, u in stateful)]

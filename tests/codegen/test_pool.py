@@ -161,3 +161,36 @@ def test_a_system_that_refuses_threads_gets_a_smaller_pool(compiled, threads, mo
     np.testing.assert_array_equal(ck([x])[0], 3 * x)
     pool.start(2)
     assert pool.workers() == 1
+
+
+_PRELOAD = r"""
+import json, sys, threading, time
+from codegen import profile
+from codegen.llvm import BACKEND, pool
+before = profile.snapshot()
+BACKEND.prepare()                        # what sg.function does before rewriting
+names = [t.name for t in threading.enumerate()]
+BACKEND.prepare()                        # a second compile starts no second load
+again = sum(t.name == "symgraph-pool-load" for t in threading.enumerate())
+address = pool.run_address()             # waits for the load in flight, loads nothing twice
+print(json.dumps({"thread": "symgraph-pool-load" in names, "again": again,
+                  "address": address, "phases": sorted(profile.since(before))}))
+"""
+
+
+def test_a_compile_loads_the_pool_module_in_the_background(tmp_path):
+    """``prepare`` loads the pool's module on a thread of its own while the compile
+    rewrites; the compile's own call then waits for it (one load), and the background
+    phases are named as such in the compile profile."""
+    import json
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "SYMGRAPH_CACHE_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", _PRELOAD], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["thread"] and got["again"] <= 1 and got["address"]
+    assert "llvm compile (background)" in got["phases"]
+    assert not [p for p in got["phases"] if not p.endswith("(background)")]
