@@ -139,8 +139,8 @@ class Function:
                 self._call = o.wrap_call(self._call)
         self.compile_time = time.perf_counter() - t0
         self.compile_profile = profile.since(before)
-        self.compile_profile["other"] = max(
-            0.0, self.compile_time - sum(self.compile_profile.values()))
+        self.compile_profile["other"] = max(0.0, self.compile_time - sum(
+            v for k, v in self.compile_profile.items() if not k.endswith("(background)")))
 
     def __reduce__(self):
         specs = self.input_specs
@@ -500,14 +500,16 @@ def function(inputs: Sequence[Variable | In], outputs=None, updates=None, givens
     specs = [s if s is not None else In(v) for s, v in zip(specs, inputs)]
     outs, keys, borrowed = outputs_of(outputs)
     ups, givens = checked_updates(updates), checked_givens(givens, inputs)
-    written = default_updates([*outs, *(u for _, u in ups),
-                               *(s.update for s in specs if s.update is not None)],
-                              ups, givens, no_default_updates)
-    outs, ups, specs = _with_training(training, outs, ups, specs)
-    ups += training_default_updates(written, training, [
-        *outs, *(u for _, u in ups), *(s.update for s in specs if s.update is not None)],
-        givens)
+    # the collector paused for the graph walks too: on a 35,000-node graph it made
+    # finding the default updates take 0.23 s
     with paused():
+        written = default_updates([*outs, *(u for _, u in ups),
+                                   *(s.update for s in specs if s.update is not None)],
+                                  ups, givens, no_default_updates)
+        outs, ups, specs = _with_training(training, outs, ups, specs)
+        ups += training_default_updates(written, training, [
+            *outs, *(u for _, u in ups), *(s.update for s in specs if s.update is not None)],
+            givens)
         return Function(specs, outs, keys, ups, givens, backend, name, rewrite, fusion,
                         borrowed, mode, bool(profile))
 

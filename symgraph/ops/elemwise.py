@@ -23,6 +23,7 @@ import numpy as np
 
 from codegen.kernel import Builder, Buffer, Kernel, Store
 
+from ..config import config
 from ..graph import Apply, Constant, Op, Variable
 from ..types import FLOATS, INTS, TensorType, as_dtype, float_dtype, is_weak, result_dtype
 from ..variable import TensorConstant, as_tensor, constant, install
@@ -356,14 +357,37 @@ def _weak_const(value, others: list[Variable], exact: bool = False) -> TensorCon
     return constant(value, dt)
 
 
+_WEAK: dict[tuple, TensorConstant] = {}
+"""Weak constants made so far, by value and what decides their dtype and rank: ``x * 2``
+written a thousand times makes one constant (constants are values no rewrite changes),
+not a thousand that the merge pass would then find equal."""
+
+
+def _weak_padded(value, strong: list[Variable], exact: bool, nd: int) -> TensorConstant:
+    """:func:`_weak_const` of ``value``, with ``nd`` leading broadcast axes, made once."""
+    # repr tells -0.0 from 0.0 and True from 1, which compare equal
+    key = (type(value), repr(value), exact, nd, config.floatX, *(o.dtype for o in strong))
+    c = _WEAK.get(key)
+    if c is None:
+        c = _weak_const(value, strong, exact)
+        if nd:
+            c = constant(c.data.reshape((1,) * nd))
+        if len(_WEAK) >= 4096:
+            _WEAK.clear()
+        _WEAK[key] = c
+    return c
+
+
 def apply_elemwise(op: Elemwise, *args) -> Variable:
     """Apply an elementwise op, turning Python scalars into weak constants and padding
     lower-rank inputs with leading broadcast axes (numpy's rule)."""
     strong = [a for a in args if isinstance(a, Variable)]
     exact = op.scalar.kind in ("cmp", "divide")  # int8 < 300 is True, int8 / 300 float64
-    xs = [a if isinstance(a, Variable) else
-          (_weak_const(a, strong, exact) if is_weak(a) else as_tensor(a)) for a in args]
-    nd = builtins.max(x.ndim for x in xs)
+    xs = [a if isinstance(a, Variable) else None if is_weak(a) else as_tensor(a)
+          for a in args]
+    nd = builtins.max((x.ndim for x in xs if x is not None), default=0)
+    xs = [x if x is not None else _weak_padded(a, strong, exact, nd)
+          for x, a in zip(xs, args)]
     if nd:
         xs = [x if x.ndim == nd else
               constant(x.data.reshape((1,) * (nd - x.ndim) + x.data.shape))

@@ -511,3 +511,27 @@ def test_gradient_constants_take_the_graphs_precision():
     g = sg.function([x], sg.grad((x ** c).sum(), x))(np.array([2.0, 5.0]))
     exact = float(c) * np.array([2.0, 5.0]) ** (float(c) - 1)
     np.testing.assert_allclose(g, exact, rtol=1e-15)
+
+
+def test_a_python_scalar_written_many_times_is_one_constant():
+    """``y * 1.0001`` in a loop makes one weak constant, not one per step for the merge
+    pass to find equal; constants that compare equal but differ stay apart (-0.0 and
+    0.0, True and 1), the dtype still follows the other operand and sg.config.floatX,
+    and an out-of-range int still fails each time."""
+    x, i8 = sg.dvector("x"), sg.bvector("i")
+    y = x
+    for _ in range(50):
+        y = y * 1.0001
+    consts = {id(n.inputs[1]) for n in sg.graph.toposort([y])}
+    assert len(consts) == 1
+    assert (x * 0.0).owner.inputs[1] is not (x * -0.0).owner.inputs[1]
+    assert (x + True).owner.inputs[1] is not (x + 1).owner.inputs[1]
+    assert (sg.fvector("f") * 2.0).owner.inputs[1].dtype == "float32"
+    assert (x * 2.0).owner.inputs[1].dtype == "float64"
+    with sg.config.change(floatX="float32"):
+        assert (sg.tanh(0.5)).dtype == "float32"
+    with sg.config.change(floatX="float64"):
+        assert (sg.tanh(0.5)).dtype == "float64"
+    for _ in range(2):
+        with pytest.raises(OverflowError):
+            i8 + 300
