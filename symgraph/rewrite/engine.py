@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
-from ..graph import Apply, Constant, Variable, toposort
+from ..graph import Apply, Constant, Op, Variable, toposort
 
 NodeRewriter = Callable[["FunctionGraph", Apply], "Sequence[Variable] | None"]
 
@@ -234,13 +234,16 @@ def merge(fg: FunctionGraph, log: RewriteLog) -> int:
     canon: dict[int, Variable] = {}
     seen_consts: dict[tuple, Variable] = {}
     seen_nodes: dict[tuple, Apply] = {}
+    # each op object and constant is hashed once: most nodes share a few op objects, and
+    # a constant is read by many nodes
+    op_keys: dict[int, int] = {}
+    op_index: dict[Op, int] = {}
     fired = 0
 
     def rep(v: Variable) -> Variable:
-        if isinstance(v, Constant):
+        if isinstance(v, Constant) and id(v) not in canon:
             c = seen_consts.setdefault(v.signature(), v)
-            if c is not v:
-                canon[id(v)] = c
+            canon[id(v)] = c
         return canon.get(id(v), v)
 
     for node in fg.nodes:
@@ -252,7 +255,10 @@ def merge(fg: FunctionGraph, log: RewriteLog) -> int:
                 log.counts["merge_constant"] += 1
         if not node.op.deterministic:
             continue
-        key = (node.op, tuple(id(i) for i in node.inputs))
+        op = op_keys.get(id(node.op))
+        if op is None:
+            op = op_keys[id(node.op)] = op_index.setdefault(node.op, len(op_index))
+        key = (op, tuple(id(i) for i in node.inputs))
         other = seen_nodes.get(key)
         if other is None:
             seen_nodes[key] = node

@@ -23,9 +23,21 @@ def scalar_value(v: Variable):
     while v.owner is not None and isinstance(v.owner.op, DimShuffle) and \
             sorted(p for p in v.owner.op.pattern if p != "x") == list(range(v.owner.inputs[0].ndim)):
         v = v.owner.inputs[0]
-    if not isinstance(v, Constant) or v.data.size == 0:
+    if not isinstance(v, Constant):
         return None
-    flat = v.data.reshape(-1)
+    got = v.__dict__.get("_scalar_value", _UNKNOWN)   # the data is read-only: ask once
+    if got is _UNKNOWN:
+        got = v.__dict__["_scalar_value"] = _scalar(v.data)
+    return got
+
+
+_UNKNOWN = object()
+
+
+def _scalar(data: np.ndarray):
+    if data.size == 0:
+        return None
+    flat = data.reshape(-1)
     first = flat[0]
     if not (flat == first).all():
         return None
