@@ -92,4 +92,5 @@ def test_bench_threads_quick() -> None:
         block = out.split(title, 1)[1].split("\n\n", 1)[0]
         assert re.search(r"default environment\s+[0-9.]+ ms", block), out
         assert re.search(r"OPENBLAS_NUM_THREADS=1\s+[0-9.]+ ms", block), out
-    assert re.search(r"after 50 ms idle [0-9.]+ ms", out), out
+    assert re.search(r"symgraph +back-to-back [0-9.]+ ms, after idle [0-9.]+ ms", out), out
+    assert re.search(r"symgraph, 1 thread +[0-9.]+ ms", out), out

@@ -136,28 +136,44 @@ def _measure(name: str, repeat: int, env: dict, with_jax: bool) -> dict:
     return run_json(_PROGRAMS, (name, repeat, int(with_jax)), env, what=f"threads {name}")
 
 
-def pool_wake(quick: bool) -> None:
-    """A kernel right after another vs after 50 ms idle (its threads asleep)."""
-    import time
-
-    import numpy as np
-
+_AFTER_IDLE = r"""
+import json, sys, time
+import numpy as np
+which, rows, repeat = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+X = np.random.default_rng(3).standard_normal((rows, 1024), dtype=np.float32)
+if which == "symgraph":
     import symgraph as sg
-    from .kernels import median_time
-    x = np.random.default_rng(3).standard_normal((1024 if quick else 4096, 1024),
-                                                  dtype=np.float32)
     m = sg.fmatrix("x")
     f = sg.function([m], sg.softmax(m, axis=1))
-    repeat = 10 if quick else 40
-    busy = median_time(lambda: f(x), repeat)
-    idle = []
-    for _ in range(repeat):
-        time.sleep(0.05)
-        t0 = time.perf_counter()
-        f(x)
-        idle.append(time.perf_counter() - t0)
-    print(f"\nrow softmax {x.shape[0]}x1024 float32: back-to-back {busy * 1e3:.3f} ms, after "
-          f"50 ms idle {np.median(idle) * 1e3:.3f} ms ({np.median(idle) / busy:.2f}x)")
+    step = lambda: f(X)
+else:
+    import torch
+    tx = torch.from_numpy(X)
+    step = lambda: torch.softmax(tx, dim=1)
+for _ in range(5):
+    step()
+busy, idle = [], []
+for _ in range(repeat):
+    t0 = time.perf_counter(); step(); busy.append(time.perf_counter() - t0)
+for _ in range(repeat):
+    time.sleep(0.05)
+    t0 = time.perf_counter(); step(); idle.append(time.perf_counter() - t0)
+print(json.dumps([float(np.median(busy)), float(np.median(idle))]))
+"""
+
+
+def pool_wake(quick: bool) -> None:
+    """A row softmax right after another and after 50 ms idle (the threads asleep), in
+    symgraph and in PyTorch (when installed), each in a process of its own."""
+    from .kernels import _has
+    rows, repeat = (1024 if quick else 4096), (10 if quick else 40)
+    print(f"\nrow softmax {rows}x1024 float32, back-to-back and after 50 ms idle (medians)")
+    for which in ("symgraph", "torch"):
+        if which == "torch" and not _has("torch"):
+            continue
+        busy, idle = run_json(_AFTER_IDLE, (which, rows, repeat), what=f"idle {which}")
+        print(f"  {which:<10} back-to-back {busy * 1e3:.3f} ms, after idle "
+              f"{idle * 1e3:.3f} ms ({idle / busy:.2f}x)")
 
 
 _SUM_OF_SQUARES = r"""
