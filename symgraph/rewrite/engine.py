@@ -33,14 +33,18 @@ def register(*passes: str, tracks: Sequence[type] | None = None,
 
 
 def _for_node(rules: list, table: dict, node: Apply) -> list:
-    """The rules that may match ``node``: by its elementwise op's name, when rules say."""
-    scalar = getattr(node.op, "scalar", None)
-    key = scalar.name if scalar is not None else None
+    """The rules that may match ``node``: by its op's class (``tracks``) and its
+    elementwise op's name (``names``), looked up once per class and name."""
+    op = node.op
+    scalar = getattr(op, "scalar", None)
+    key = (type(op), scalar.name if scalar is not None else None)
     found = table.get(key)
     if found is None:
-        found = table[key] = [(fn, tracks) for fn, tracks in rules
-                              if key is None or getattr(fn, "names", None) is None
-                              or key in fn.names]
+        name = key[1]
+        found = table[key] = [fn for fn, tracks in rules
+                              if (not tracks or issubclass(key[0], tracks)) and (
+                                  name is None or getattr(fn, "names", None) is None
+                                  or name in fn.names)]
     return found
 
 
@@ -165,9 +169,7 @@ def node_pass(pass_name: str, max_sweeps: int = 50):
             for node in fg.nodes:
                 if id(node) not in fg.alive or (todo is not None and id(node) not in todo):
                     continue
-                for fn, tracks in _for_node(rules, table, node):
-                    if tracks and not isinstance(node.op, tracks):
-                        continue
+                for fn in _for_node(rules, table, node):
                     new = fn(fg, node)
                     if new is None:
                         continue

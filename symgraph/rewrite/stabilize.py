@@ -183,9 +183,7 @@ def stabilize_graph(outputs, keep=()) -> list:
         for node in fg.nodes:
             if any(id(i) in repl for i in node.inputs):
                 continue
-            for fn, tracks in _for_node(rules, table, node):
-                if tracks and not isinstance(node.op, tracks):
-                    continue
+            for fn in _for_node(rules, table, node):
                 new = fn(fg, node)
                 if new is not None:
                     for o, n in zip(node.outputs, new):
