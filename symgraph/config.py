@@ -59,6 +59,9 @@ class Config:
             run = sys.modules.get("codegen.llvm.run")    # a started pool takes the new size
             if run is not None:                          # now, not at the next new plan
                 run.set_num_threads(value)
+            if name in self.__dict__:     # set by the user (or SYMGRAPH_NUM_THREADS): the
+                from codegen import blas  # BLAS's products run on that many threads too
+                blas.set_threads(value)
         elif name == "cache_dir":
             codegen.settings.cache_dir = Path(value)
         super().__setattr__(name, value)

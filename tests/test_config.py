@@ -33,6 +33,38 @@ def test_num_threads_reaches_the_kernels():
         sg.config.num_threads = 0
 
 
+_BLAS = r"""
+import json, symgraph as sg
+from codegen import blas
+before = blas.threads()
+sg.config.num_threads = 1
+one = blas.threads()
+sg.config.num_threads = 2
+print(json.dumps([before, one, blas.threads(), sg.config.num_threads]))
+"""
+
+
+@pytest.mark.parametrize("env", [{}, {"OPENBLAS_NUM_THREADS": "1"},
+                                 {"SYMGRAPH_NUM_THREADS": "1"}])
+def test_num_threads_reaches_the_blas(env):
+    """Setting num_threads sets the thread count of the BLAS numpy's products run on
+    (numpy's wheels bundle OpenBLAS), unless the environment names it; importing
+    symgraph leaves the BLAS as it found it, SYMGRAPH_NUM_THREADS does not."""
+    base = {k: v for k, v in os.environ.items() if k not in
+            ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS",
+             "SYMGRAPH_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", _BLAS], capture_output=True, text=True,
+                         env={**base, **env}, timeout=120)
+    assert out.returncode == 0, out.stderr
+    before, one, two, threads = json.loads(out.stdout.strip().splitlines()[-1])
+    assert before is not None, "numpy's OpenBLAS was not found"
+    if "OPENBLAS_NUM_THREADS" in env:
+        assert before == one == two == 1
+    else:
+        assert before == (1 if env else os.cpu_count()) and (one, two) == (1, 2)
+    assert threads == 2
+
+
 def test_cache_dir_reaches_the_object_cache(tmp_path):
     old = sg.config.cache_dir
     try:
