@@ -27,6 +27,7 @@ def _controls() -> tuple | None:
     global _found
     if _found is None:
         _found = False
+        __import__("numpy")     # the BLAS numpy loads is the one to find
         try:
             with open("/proc/self/maps") as maps:
                 paths = sorted({line.split()[-1] for line in maps
@@ -53,7 +54,6 @@ def _controls() -> tuple | None:
 def set_threads(n: int) -> bool:
     """Have the BLAS run its products on ``n`` threads, unless the environment says how
     many it should; whether it was changed."""
-    import numpy  # noqa: F401  (the BLAS numpy loads is the one to find)
     if any(v in os.environ for v in ENVIRONMENT):
         return False
     found = _controls()
@@ -65,6 +65,5 @@ def set_threads(n: int) -> bool:
 
 def threads() -> int | None:
     """The BLAS's thread count, None where it was not found."""
-    import numpy  # noqa: F401
     found = _controls()
     return None if found is None else int(found[1]())
