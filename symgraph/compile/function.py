@@ -70,7 +70,6 @@ class Function:
         self.outputs, self.updates, self.givens = outputs, updates, givens
         self.backend, self.name, self._keys = backend, name, keys
         self._backend = get_backend(backend)
-        self._backend.prepare()         # (LLVM's thread pool module, while we rewrite)
         stateful = [(i, spec.update) for i, spec in enumerate(inputs)
                     if spec.update is not None]
         exprs = [*outputs, *(u for _, u in updates), *(u for _, u in stateful)]
@@ -498,6 +497,7 @@ def function(inputs: Sequence[Variable | In], outputs=None, updates=None, givens
     if len({id(v) for v in inputs}) != len(inputs):
         raise ValueError("function: an input variable is listed twice")
     specs = [s if s is not None else In(v) for s, v in zip(specs, inputs)]
+    get_backend(backend).prepare()      # (LLVM's thread pool module, while we rewrite)
     outs, keys, borrowed = outputs_of(outputs)
     ups, givens = checked_updates(updates), checked_givens(givens, inputs)
     # the collector paused for the graph walks too: on a 35,000-node graph it made
