@@ -176,6 +176,26 @@ def pool_wake(quick: bool) -> None:
               f"{idle * 1e3:.3f} ms ({idle / busy:.2f}x)")
 
 
+_TIMED = r"""
+for _ in range(3):
+    step()
+ts = []
+for _ in range(repeat):
+    t0 = time.perf_counter(); step(); ts.append(time.perf_counter() - t0)
+print(json.dumps([float(np.median(ts)), float(np.percentile(ts, 25)), float(np.percentile(ts, 75))]))
+"""
+"""The end of a contender's program: ``step()`` timed ``repeat`` times after three warm-up
+calls, printed as JSON ``[median, 25%, 75%]`` seconds."""
+
+
+def _print_contenders(title: str, found: list) -> None:
+    """``found``: ``(label, [median, 25%, 75%])`` per contender, the first symgraph's."""
+    print(f"\n{title} (median ms [25%, 75%])")
+    for label, (med, lo, hi) in found:
+        print(f"  {label:<34} {med * 1e3:8.3f} ms  [{lo * 1e3:.3f}, {hi * 1e3:.3f}]  "
+              f"{found[0][1][0] / med:5.2f}x (symgraph / this)")
+
+
 _SUM_OF_SQUARES = r"""
 import json, sys, time
 import numpy as np
@@ -211,12 +231,6 @@ else:
     jf = jax.jit(lambda x, y: ((x - y) ** 2).sum())
     da, db = jax.device_put(A), jax.device_put(B)
     step = lambda: jax.block_until_ready(jf(da, db))
-for _ in range(3):
-    step()
-ts = []
-for _ in range(repeat):
-    t0 = time.perf_counter(); step(); ts.append(time.perf_counter() - t0)
-print(json.dumps([float(np.median(ts)), float(np.percentile(ts, 25)), float(np.percentile(ts, 75))]))
 """
 
 
@@ -233,12 +247,9 @@ def sum_of_squares(quick: bool) -> None:
                                 ("torch.compile", "torch.compile", _has("torch") and not quick),
                                 ("jax", "jax.jit", _has("jax"))):
         if there:
-            found.append((label, run_json(_SUM_OF_SQUARES, (which, n, repeat),
+            found.append((label, run_json(_SUM_OF_SQUARES + _TIMED, (which, n, repeat),
                                           what=f"sum of squares on {which}")))
-    print(f"\n((x - y)**2).sum() over {n:,} float32 (median ms [25%, 75%])")
-    for label, (med, lo, hi) in found:
-        print(f"  {label:<34} {med * 1e3:8.3f} ms  [{lo * 1e3:.3f}, {hi * 1e3:.3f}]  "
-              f"{found[0][1][0] / med:5.2f}x (symgraph / this)")
+    _print_contenders(f"((x - y)**2).sum() over {n:,} float32", found)
 
 
 _LAYER_NORM = r"""
@@ -275,12 +286,6 @@ else:
     jf = jax.jit(jax.grad(ln, argnums=(0, 1, 2)))
     dev = [jax.device_put(a) for a in (X, G, B, DY)]
     step = lambda: jax.block_until_ready(jf(*dev))
-for _ in range(3):
-    step()
-ts = []
-for _ in range(repeat):
-    t0 = time.perf_counter(); step(); ts.append(time.perf_counter() - t0)
-print(json.dumps([float(np.median(ts)), float(np.percentile(ts, 25)), float(np.percentile(ts, 75))]))
 """
 
 
@@ -295,12 +300,9 @@ def layer_norm(quick: bool) -> None:
                          ("jax", "jax.jit")):
         if which != "symgraph" and not _has(which):
             continue
-        found.append((label, run_json(_LAYER_NORM, (which, rows, repeat),
+        found.append((label, run_json(_LAYER_NORM + _TIMED, (which, rows, repeat),
                                       what=f"layer norm on {which}")))
-    print(f"\nlayer norm forward + backward, {rows}x1024 float32 (median ms [25%, 75%])")
-    for label, (med, lo, hi) in found:
-        print(f"  {label:<34} {med * 1e3:8.3f} ms  [{lo * 1e3:.3f}, {hi * 1e3:.3f}]  "
-              f"{found[0][1][0] / med:5.2f}x (symgraph / this)")
+    _print_contenders(f"layer norm forward + backward, {rows}x1024 float32", found)
 
 
 def run(quick: bool = False) -> dict:
