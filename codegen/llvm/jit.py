@@ -54,6 +54,8 @@ object_cache: _cache.DiskCache | None = _cache.DiskCache(namespace="llvm")
 def host() -> dict:
     """Target machine (``tm``), ``triple``, data ``layout``, function ``attrs``, JIT and
     cache version for this process, created at first use."""
+    if "tm" in _state:          # made once; read without the lock after
+        return _state
     with _lock:
         if not _state:
             with phase("llvm start"):
@@ -241,17 +243,23 @@ def partition(symbols: Sequence[str], weight: Callable[[str], int] | None
 
 
 def load(symbols: Sequence[str], render: Callable[[list[str]], str],
-         imports: dict[str, int] | None = None,
+         imports: dict[str, int] | Callable[[], dict[str, int]] | None = None,
          weight: Callable[[str], int] | None = None) -> list[int]:
     """Addresses of ``symbols``, compiling or loading from the cache the ones this
     process has not loaded yet: ``render(missing)`` gives the IR text of a module
-    defining those; ``imports`` resolve the module's external symbols. With ``weight``
-    (a symbol's estimated LLVM work) a large set is cut into modules that compile
-    concurrently (:func:`partition`)."""
+    defining those; ``imports`` (or what calling it gives, at the first link) resolve
+    the module's external symbols. With ``weight`` (a symbol's estimated LLVM work) a
+    large set is cut into modules that compile concurrently (:func:`partition`).
+
+    Only linking holds the JIT's lock: compiling does not, so a module that another
+    thread compiles (the thread pool's, loaded in the background) does not hold this
+    one up. Two threads that compile the same symbols at once each link their own copy
+    (in a library of its own), and one of the copies is used."""
     with _lock:
         todo = sorted(set(s for s in symbols if s not in _loaded))
-        if todo:
-            _load_parts(partition(todo, weight), render, imports or {})
+    if todo:
+        _load_parts(partition(todo, weight), render, imports or {})
+    with _lock:
         return [_loaded[s] for s in symbols]
 
 
@@ -259,13 +267,12 @@ def load_module(name: str, render_ir: Callable[[], str], symbols: Sequence[str],
                 optimize: bool = True) -> dict[str, int]:
     """Load the module named ``name`` from the cache, or compile the LLVM IR text that
     ``render_ir()`` gives (and cache it); the addresses of its ``symbols``."""
-    with _lock:
-        return _load_parts([list(symbols)], lambda _: render_ir(), {}, name, optimize,
-                           count=False)
+    return _load_parts([list(symbols)], lambda _: render_ir(), {}, name, optimize,
+                       count=False)
 
 
 def _load_parts(parts: list[list[str]], render: Callable[[list[str]], str],
-                imports: dict[str, int], name: str = "", optimize: bool = True,
+                imports, name: str = "", optimize: bool = True,
                 count: bool = True) -> dict[str, int]:
     """Link each part's object (from the cache, else compiled, all misses together,
     and cached) into the JIT; the addresses of the parts' symbols. A cached object that
@@ -273,6 +280,16 @@ def _load_parts(parts: list[list[str]], render: Callable[[list[str]], str],
     h = host()
     addrs: dict[str, int] = {}
     missing = []
+    resolved: list[dict] = []
+
+    def link(obj: bytes, part: list[str]) -> dict[str, int]:
+        if not resolved:            # (may wait for the module that defines them)
+            resolved.append(imports() if callable(imports) else imports)
+        with _lock:
+            done = _link(obj, part, resolved[0])
+            _loaded.update(done)
+            return done
+
     for part in parts:
         with phase("cache lookup"):
             key = _cache.cache_key(h["version"], name, *part)
@@ -280,7 +297,7 @@ def _load_parts(parts: list[list[str]], render: Callable[[list[str]], str],
         if obj is not None:
             stats["cache_hits"] += 1
             try:
-                addrs.update(_link(obj, part, imports))
+                addrs.update(link(obj, part))
                 stats["symbols_loaded"] += len(part) * count
                 continue
             except RuntimeError:        # not an object file, or one without these symbols
@@ -296,9 +313,8 @@ def _load_parts(parts: list[list[str]], render: Callable[[list[str]], str],
             if object_cache is not None:
                 with phase("cache store"):
                     object_cache.put(key, obj)
-            addrs.update(_link(obj, part, imports))
+            addrs.update(link(obj, part))
             stats["symbols_compiled"] += len(part) * count
-    _loaded.update(addrs)
     return addrs
 
 

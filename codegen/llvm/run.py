@@ -61,8 +61,9 @@ def load_kernels(items: Sequence[tuple[Kernel, Signature]]) -> list[int]:
     process has not loaded them."""
     symbols = [sig.symbol(k) for k, sig in items]
     by_symbol = dict(zip(symbols, items))
+    # the pool's address is asked for at the link: its module may still be loading
     return jit.load(symbols, lambda missing: render([by_symbol[s] for s in missing])[0],
-                    {abi.POOL_RUN: pool.run_address()},
+                    lambda: {abi.POOL_RUN: pool.run_address()},
                     weight=lambda s: len(by_symbol[s][0].body) + KERNEL_WEIGHT)
 
 
