@@ -660,3 +660,28 @@ def test_a_large_batch_compiles_as_parts_concurrently(unlocked, monkeypatch):
     rng = np.random.default_rng(9)
     for k, ck in zip(ks, cks):
         check(ck, k, [sample(rng, k.inputs[0].dtype, (2, 3, 4)[:k.ndim]) for _ in range(3)])
+
+
+def test_threads_compiling_the_same_kernels_at_once_both_get_working_code():
+    """Compiling holds no lock (only linking does): two threads compiling one new kernel
+    at the same time each get an entry that computes it."""
+    import threading
+    F = "float32"
+    c = float(3 + time.time_ns() % 997)      # a kernel no other test has loaded
+    k = kernel("concurrent", [F], 1,
+               [I("load", F, (), 0), I("const", F, (), c), I("mul", F, (0, 1))], [Store(2)])
+    got, errors = [], []
+    start = threading.Barrier(2)
+
+    def compile_and_call():
+        try:
+            start.wait()
+            got.append(compile_kernel(k)([np.arange(4, dtype=F)])[0].tolist())
+        except Exception as e:           # a failure in the thread fails the test below
+            errors.append(e)
+    workers = [threading.Thread(target=compile_and_call) for _ in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+    assert not errors and got == [[0.0, c, 2 * c, 3 * c]] * 2
