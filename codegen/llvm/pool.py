@@ -322,6 +322,7 @@ class _Pool:
         self.addresses: dict[str, int] = {}
         self.loading = threading.Lock()       # held while the module loads
         self.preloading = False
+        self.preloader: threading.Thread | None = None
 
     def fn(self, name: str):
         if not self._fns:
@@ -356,7 +357,8 @@ class _Pool:
                     self.fn("sg_pool_ready")
             except Exception:
                 pass
-        threading.Thread(target=load, name="symgraph-pool-load", daemon=True).start()
+        self.preloader = threading.Thread(target=load, name="symgraph-pool-load", daemon=True)
+        self.preloader.start()
 
     def start(self, nthreads: int) -> None:
         """Run jobs on ``nthreads`` threads, the caller's included."""
@@ -393,6 +395,7 @@ class _Pool:
         return started
 
     def stop(self) -> None:
+        self.before_fork()                  # (at exit too: not while LLVM runs on it)
         with self.lock:
             if self.threads:
                 self._take()
@@ -415,11 +418,17 @@ class _Pool:
         self.fn("sg_pool_reset")()
         self.fn("sg_pool_acquire")()        # reset cleared it; the caller still holds it
 
+    def before_fork(self) -> None:
+        """A fork waits for the module's load in the background: a child must not inherit
+        LLVM's locks held by a thread it does not have."""
+        if self.preloader is not None and self.preloader is not threading.current_thread():
+            self.preloader.join(60)
+
     def after_fork(self) -> None:
         """In the child of a fork only the forking thread exists: no workers, and the
         pool's state as if new."""
         self.lock, self.loading = threading.Lock(), threading.Lock()
-        self.threads, self.size = [], None
+        self.threads, self.size, self.preloader = [], None, None
         if self._fns:
             self.fn("sg_pool_reset")()
 
@@ -427,7 +436,7 @@ class _Pool:
 _pool = _Pool()
 atexit.register(_pool.stop)
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_pool.after_fork)
+    os.register_at_fork(before=_pool.before_fork, after_in_child=_pool.after_fork)
 
 
 def start(nthreads: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -194,3 +195,30 @@ def test_a_compile_loads_the_pool_module_in_the_background(tmp_path):
     assert got["thread"] and got["again"] <= 1 and got["address"]
     assert "llvm start (background)" in got["phases"]     # (compiled, or from the cache)
     assert not [p for p in got["phases"] if not p.endswith("(background)")]
+
+
+_FORK_DURING_PRELOAD = r"""
+import os, sys
+import numpy as np
+from codegen.llvm import BACKEND, compile_kernel
+from tests.codegen.test_pool import _kernels
+BACKEND.prepare()                 # the pool's module loads in the background...
+pid = os.fork()                   # ...and a fork waits for it
+if pid == 0:
+    k = _kernels()[0]
+    x = np.ones((4096, 64), np.float32)
+    os._exit(0 if np.array_equal(compile_kernel(k)([x])[0], 3 * x) else 1)
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+@needs_pool
+def test_a_fork_while_the_pool_module_loads_gives_a_working_child(tmp_path):
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "SYMGRAPH_CACHE_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", _FORK_DURING_PRELOAD], capture_output=True,
+                         text=True, env=env, timeout=120, cwd=str(Path(__file__).parents[2]))
+    assert out.returncode == 0, out.stderr
