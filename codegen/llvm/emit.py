@@ -310,9 +310,12 @@ class _Function(ScalarEmitter):
 
     def wide(self, js: list[int]) -> list[ir.Type]:
         """The accumulators' types of reduction stores ``js``: float64 for float sums."""
-        return [F64 if self.k.stores[j].reduce == "add" and self.k.body[
-            self.k.stores[j].value].dtype in FLOATS else _REG[self.k.body[
-                self.k.stores[j].value].dtype] for j in js]
+        types = []
+        for j in js:
+            s = self.k.stores[j]
+            dt = self.k.body[s.value].dtype
+            types.append(F64 if s.reduce == "add" and dt in FLOATS else _REG[dt])
+        return types
 
     def reduce_pass(self, rloops: list[int], offs: list[ir.Value], js: list[int],
                     stage: int, known: dict[int, ir.Value]) -> list[ir.Value]:
