@@ -341,6 +341,20 @@ def toposort(outputs: Iterable[Variable], inner: bool = False) -> list[Apply]:
     return order
 
 
+class GraphOp(Op):
+    """Base of the ops that own inner graphs (OpFromGraph, Scan, IfElse): shown by the
+    name their user gave them (``_name``), else by their kind, never by the graphs."""
+
+    _name: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self._name or type(self).__name__.lower()
+
+    def __str__(self) -> str:
+        return self.name
+
+
 def inner_graphs(outputs: Iterable[Variable]) -> Iterator[tuple[Apply, InnerGraph]]:
     """Each node of the graph (inner graphs included) that owns inner graphs, with each."""
     for node in toposort(outputs, inner=True):

@@ -21,12 +21,13 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..backprop import backprop
-from ..graph import Apply, InnerGraph, Op, RunInner, Variable, clone_replace, graph_inputs
+from ..graph import (Apply, GraphOp, InnerGraph, Op, RunInner, Variable, clone_replace,
+                     graph_inputs)
 from ..types import FLOATS
 from ..variable import SharedVariable, as_tensor, constant
 
 
-class OpFromGraph(Op):
+class OpFromGraph(GraphOp):
     """``outputs`` as a function of ``inputs``, usable as an op: calling it on variables
     of the inputs' dtypes and ranks gives the outputs' graph applied to them. Shared
     variables the outputs use become extra inputs of every node, passed implicitly."""
@@ -44,13 +45,6 @@ class OpFromGraph(Op):
         outs = clone_replace(outs, dict(zip(self.shared, stand_ins)))
         self.graph = InnerGraph([*inputs, *stand_ins], outs)
         self.inline, self._name = bool(inline), name
-
-    @property
-    def name(self) -> str:
-        return self._name or "opfromgraph"
-
-    def __str__(self) -> str:
-        return self.name
 
     def inner_graphs(self) -> tuple[InnerGraph, ...]:
         return (self.graph,)

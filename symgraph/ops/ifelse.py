@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import NamedTuple, Sequence
 
 from ..backprop import backprop
-from ..graph import Apply, Constant, InnerGraph, Op, Variable, clone_replace, toposort
+from ..graph import Apply, Constant, GraphOp, InnerGraph, Variable, clone_replace, toposort
 from ..types import FLOATS, TensorType
 from ..variable import as_tensor, constant
 from .elemwise import cast, zeros_like
@@ -43,7 +43,7 @@ def _joined(a: TensorType, b: TensorType) -> TensorType:
     return TensorType(a.dtype, tuple(s if s == t else None for s, t in zip(a.shape, b.shape)))
 
 
-class IfElse(Op):
+class IfElse(GraphOp):
     """Outputs of ``then_graph`` if the condition (input 0) is nonzero, else those of
     ``else_graph``; the other graph does not run. Each graph takes the node's inputs at
     the positions ``then_takes`` / ``else_takes``. Built by :func:`ifelse`."""
@@ -61,13 +61,6 @@ class IfElse(Op):
                           zip(then_graph.outputs, else_graph.outputs)]
         self.n_inputs = 1 + max(self.then_takes + self.else_takes, default=0)
         self._name = name
-
-    @property
-    def name(self) -> str:
-        return self._name or "ifelse"
-
-    def __str__(self) -> str:
-        return self.name
 
     def inner_graphs(self) -> tuple[InnerGraph, ...]:
         return (self.then_graph, self.else_graph)

@@ -33,7 +33,7 @@ from codegen.loop import Loop
 from codegen.program import Program
 
 from ..backprop import backprop
-from ..graph import (Apply, Constant, InnerGraph, Op, Variable, ancestors, clone_replace,
+from ..graph import (Apply, Constant, GraphOp, InnerGraph, Variable, ancestors, clone_replace,
                      graph_inputs, toposort)
 from ..types import FLOATS, INTS, TensorType
 from ..variable import as_tensor, constant
@@ -74,7 +74,7 @@ class RunLoop:
     loop: Callable[[Program], Loop]
 
 
-class Scan(Op):
+class Scan(GraphOp):
     """``graph`` run once per step (see the module's docstring for the inputs and
     outputs); build it with :func:`symgraph.scan`."""
     __props__ = ("graph", "info")
@@ -91,13 +91,6 @@ class Scan(Op):
             raise ValueError(f"a scan's inner graph for {info} takes {want_in} inputs and "
                              f"gives {want_out} outputs; got {len(graph.inputs)} and "
                              f"{len(graph.outputs)}")
-
-    @property
-    def name(self) -> str:
-        return self._name or "scan"
-
-    def __str__(self) -> str:
-        return self.name
 
     def inner_graphs(self) -> tuple[InnerGraph, ...]:
         return (self.graph,)
