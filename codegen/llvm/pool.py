@@ -321,8 +321,7 @@ class _Pool:
         self._fns: dict[str, ctypes._CFuncPtr] = {}
         self.addresses: dict[str, int] = {}
         self.loading = threading.Lock()       # held while the module loads
-        self.preloading = False
-        self.preloader: threading.Thread | None = None
+        self.preloader: threading.Thread | None = None     # the background load, if any
 
     def fn(self, name: str):
         if not self._fns:
@@ -347,9 +346,8 @@ class _Pool:
         """Load the module on a thread of its own (LLVM's start and the module's code
         generation, ~20 ms cold), while the caller does other work; a later :meth:`fn`
         waits for it. An error there is left for that call to meet again."""
-        if self._fns or self.preloading:
+        if self._fns or self.preloader is not None:
             return
-        self.preloading = True
 
         def load():
             try:

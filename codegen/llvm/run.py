@@ -334,7 +334,7 @@ class CompiledKernel:
         kept = [a for a in sig.loops if a not in self.kernel.reduce_axes]
         # a tile reduction with one kept loop splits along its contiguous axis
         least = TILE_CHUNK if sig.kind == "tile" and len(kept) == 1 else 1
-        g = grain(extent, lay.work * self._cost, sig.kind == "flat", least) if extent else 0
+        g = grain(extent, work, sig.kind == "flat", least) if extent else 0
         return Launch(entry, extent, g, lay.meta, lay.fresh), lay.inputs, lay.outputs, \
             lay.scratch
 
