@@ -42,7 +42,7 @@ import warnings
 
 import llvmlite.ir as ir
 
-from codegen import profile
+from codegen import profile, settings
 from codegen.llvm import jit
 
 I32, I64, PTR = ir.IntType(32), ir.IntType(64), ir.PointerType()
@@ -344,8 +344,11 @@ class _Pool:
 
     def preload(self) -> None:
         """Load the module on a thread of its own (LLVM's start and the module's code
-        generation, ~20 ms cold), while the caller does other work; a later :meth:`fn`
-        waits for it. An error there is left for that call to meet again."""
+        generation, ~20 ms cold), while the caller does other work, and start the
+        workers there for ``settings.num_threads`` (thread starts are 2-3 ms of a first
+        call otherwise; idle workers sleep); a later :meth:`fn` waits for the load, and
+        :func:`ensure` for the start. An error there is left for that call to meet
+        again."""
         if self._fns or self.preloader is not None:
             return
 
@@ -353,6 +356,8 @@ class _Pool:
             try:
                 with profile.background():
                     self.fn("sg_pool_ready")
+                    if self.size is None:
+                        self.start(settings.num_threads)
             except Exception:
                 pass
         self.preloader = threading.Thread(target=load, name="symgraph-pool-load", daemon=True)
@@ -416,11 +421,16 @@ class _Pool:
         self.fn("sg_pool_reset")()
         self.fn("sg_pool_acquire")()        # reset cleared it; the caller still holds it
 
+    def wait_preload(self) -> None:
+        """Wait for the background load (and start) in flight, if any: not from the
+        loading thread itself."""
+        if self.preloader is not None and self.preloader is not threading.current_thread():
+            self.preloader.join(60)
+
     def before_fork(self) -> None:
         """A fork waits for the module's load in the background: a child must not inherit
         LLVM's locks held by a thread it does not have."""
-        if self.preloader is not None and self.preloader is not threading.current_thread():
-            self.preloader.join(60)
+        self.wait_preload()
 
     def after_fork(self) -> None:
         """In the child of a fork only the forking thread exists: no workers, and the
@@ -446,7 +456,9 @@ def ensure(nthreads: int) -> None:
     """Start the pool for ``nthreads`` threads unless it runs with that many already (a
     forked child's pool starts again here)."""
     if _pool.size != nthreads:
-        _pool.start(nthreads)
+        _pool.wait_preload()
+        if _pool.size != nthreads:
+            _pool.start(nthreads)
 
 
 def preload() -> None:

@@ -174,15 +174,20 @@ names = [t.name for t in threading.enumerate()]
 BACKEND.prepare()                        # a second compile starts no second load
 again = sum(t.name == "symgraph-pool-load" for t in threading.enumerate())
 address = pool.run_address()             # waits for the load in flight, loads nothing twice
+from codegen import settings
+pool.ensure(settings.num_threads)        # waits for the workers it started, starts none
 print(json.dumps({"thread": "symgraph-pool-load" in names, "again": again,
-                  "address": address, "phases": sorted(profile.since(before))}))
+                  "address": address, "phases": sorted(profile.since(before)),
+                  "workers": pool.workers(), "threads": settings.num_threads,
+                  "available": pool.AVAILABLE}))
 """
 
 
 def test_a_compile_loads_the_pool_module_in_the_background(tmp_path):
     """``prepare`` loads the pool's module on a thread of its own while the compile
-    rewrites; the compile's own call then waits for it (one load), and the background
-    phases are named as such in the compile profile."""
+    rewrites, and starts the workers there; the compile's own call then waits for it
+    (one load, one start), and the background phases are named as such in the compile
+    profile."""
     import json
     import os
     import subprocess
@@ -195,6 +200,8 @@ def test_a_compile_loads_the_pool_module_in_the_background(tmp_path):
     assert got["thread"] and got["again"] <= 1 and got["address"]
     assert "llvm start (background)" in got["phases"]     # (compiled, or from the cache)
     assert not [p for p in got["phases"] if not p.endswith("(background)")]
+    # and the workers for the configured thread count started there too
+    assert got["workers"] == (got["threads"] - 1 if got["available"] else 0)
 
 
 _FORK_DURING_PRELOAD = r"""
