@@ -10,7 +10,7 @@ import numpy as np
 
 from ..ops.blas import Dot
 from ..ops.elemwise import F, Elemwise, apply_elemwise, where
-from ..ops.nnet import LogSoftmax, Softmax
+from ..ops.nnet import LogSoftmax, PickGrad, Softmax
 from ..ops.reduce import Reduce, max_shift, sum
 from ..ops.random import RandomDraw
 from ..ops.shape import BroadcastTo, Count, DimShuffle, Reshape, Shape, normalize_axes
@@ -201,6 +201,22 @@ def reduce_reduce(fg, node):
     axes = tuple(sorted(set(a1) | set(outer_axes)))
     return [Reduce(op.combiner, axes, op.keepdims,
                    empty_ok=op.empty_ok and inner.op.empty_ok)(x)]
+
+
+@register("canonicalize", tracks=[Reduce])
+def sum_of_pick_grad(fg, node):
+    """sum(pick_grad(g, y, x), axis=-1) -> g: each row of a pick's gradient holds g at the
+    label and zeros elsewhere (a log-softmax cross-entropy's gradient sums it, in a kernel
+    of its own). Only while something else reads the pick's gradient, whose call checks
+    the labels: the rewrite must not drop that check."""
+    op, (x,) = node.op, node.inputs
+    pg = x.owner
+    if pg is None or not isinstance(pg.op, PickGrad) or op.combiner != "add" or op.mean \
+            or op.axes != (x.ndim - 1,) or fg.n_clients(x) < 2:
+        return None
+    g = pg.inputs[0]
+    return [as_type_of(DimShuffle((*range(g.ndim), "x"))(g) if op.keepdims else g,
+                       node.outputs[0])]
 
 
 def _scalar_operand(node, name: str):

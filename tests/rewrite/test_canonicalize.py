@@ -201,3 +201,36 @@ def test_a_count_takes_its_shape_from_the_earliest_input_that_has_it():
     (n,) = [n for n in f.nodes if str(n.op).startswith("count")]
     assert n.inputs[0] is f.inputs[0] or n.inputs[0].owner is None
     assert_same_numbers([x], [cost, sg.grad(cost, x)], [np.array([0.5, -1.0, 2.0])])
+
+
+def test_a_cross_entropy_gradient_does_not_sum_the_picks_gradient():
+    """The gradient of a log-softmax's cross-entropy sums the pick's gradient over its
+    classes: that sum is the pick's own output gradient, taken as it is (one kernel
+    less), with the same numbers in float32 and float64 and for keepdims."""
+    for dtype in ("float32", "float64"):
+        z, y = sg.matrix("z", dtype=dtype), sg.lvector("y")
+        cost = sg.nnet.categorical_crossentropy(sg.nnet.softmax(z * 1.5), y).mean()
+        gz = sg.grad(cost, z)
+        f = sg.function([z, y], [cost, gz])
+        assert f.rewrite_log.counts["sum_of_pick_grad"] == 1
+        assert not [n for n in f.nodes if str(n.op).startswith("sum{")], f.nodes
+        Z = np.random.default_rng(0).standard_normal((5, 4)).astype(dtype)
+        assert_same_numbers([z, y], [cost, gz], [Z, np.array([0, 3, 1, 1, 2])])
+    labels, w = sg.lvector("labels"), sg.dvector("w")
+    pg = sg.grad((sg.nnet.pick(m, labels) * w).sum(), m)
+    both = [pg.sum(axis=1, keepdims=True), pg * 2]
+    f = sg.function([m, labels, w], both)
+    assert f.rewrite_log.counts["sum_of_pick_grad"] == 1
+    assert_same_numbers([m, labels, w], both, [M, np.array([2, 0]), np.array([3.0, -4.0])])
+
+
+def test_a_picks_gradient_summed_alone_still_checks_its_labels():
+    """With nothing else reading the pick's gradient the sum stays: its call is what
+    checks the labels, and an out-of-range label must still raise."""
+    g, labels = sg.dvector("g"), sg.lvector("labels")
+    pg = sg.grad((sg.nnet.pick(m, labels) * g).sum(), m)
+    f = sg.function([m, labels, g], pg.sum(axis=1))
+    assert "sum_of_pick_grad" not in f.rewrite_log.counts
+    np.testing.assert_allclose(f(M, [1, 2], [3.0, 4.0]), [3.0, 4.0])
+    with pytest.raises(IndexError):
+        f(M, [1, 5], [3.0, 4.0])
