@@ -76,6 +76,26 @@ class Signature:
         return f"sg_{k.key}_{self.kind}_{tag}"
 
 
+def _alias_scopes(mod: ir.Module, home: Sequence[int]) -> list[tuple]:
+    """Per buffer, the ``alias.scope`` and ``noalias`` metadata of its accesses: its own
+    scope, and the scopes of the other buffers. The nodes are kept per module under keys
+    of buffer numbers: llvmlite's ``add_metadata`` finds equal nodes by hashing their
+    operands recursively, which made a fifth of rendering a kernel of 90 buffers."""
+    made = mod.__dict__.setdefault("_sg_scopes", {})
+
+    def node(key, operands):
+        got = made.get(key)
+        if got is None:
+            got = made[key] = ir.values.MDValue(mod, operands(), name=str(len(mod.metadata)))
+        return got
+    domain = node("domain", lambda: [ir.MetaDataString(mod, "sg.buffers")])
+    scope = lambda h: node(("buf", h), lambda: [ir.MetaDataString(mod, f"sg.buf{h}"), domain])
+    homes = tuple(sorted(set(home)))
+    return [(node(("in", h), lambda: [scope(h)]),
+             node(("not", h, homes), lambda: [scope(o) for o in homes if o != h]))
+            for h in home]
+
+
 class _Function(ScalarEmitter):
     """Builds the entry function of one (kernel, signature) pair."""
 
@@ -103,12 +123,7 @@ class _Function(ScalarEmitter):
         self.ptr = [data(arrays[h]) for h in home]
         # Buffers never overlap otherwise (the caller copies what would): tell LLVM with
         # scoped-noalias metadata, so vectorized loops need no runtime overlap checks.
-        domain = mod.add_metadata([ir.MetaDataString(mod, "sg.buffers")])
-        scopes = [mod.add_metadata([ir.MetaDataString(mod, f"sg.buf{h}"), domain])
-                  for h in range(nbuf)]
-        self.scope = [(mod.add_metadata([scopes[h]]),
-                       mod.add_metadata([scopes[o] for o in sorted(set(home)) if o != h]))
-                      for h in home]
+        self.scope = _alias_scopes(mod, home)
         self.red = [j for j, s in enumerate(k.stores) if s.reduce]
         self.ew = [j for j, s in enumerate(k.stores) if not s.reduce]
         if sig.kind == "flat":
