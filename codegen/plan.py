@@ -512,8 +512,8 @@ class _Commit:
         olds = sorted({pos for _, pos, _ in self.targets})
         pairs = sorted({(min(i, p), max(i, p)) for p in olds for i in range(n) if i != p})
         a = [f"a{i}" for i in range(n)]
-        may = "".join(f"{upd} < k and writable[{upd}] and f{pos}.writeable, "
-                      for _, pos, upd in self.targets)
+        may = "".join(f"u{j} < k and writable[u{j}] and f{pos}.writeable, "
+                      for j, pos, _ in self.targets)
         layout = "".join(f"a{i}.shape, a{i}.strides, " for i in range(n))
         apart = " and ".join(f"(a{i} is not a{p} and (f{i}.owndata and f{p}.owndata or "
                              f"not shares(a{i}, a{p})))" for i, p in pairs) or "True"
@@ -534,7 +534,8 @@ class _Commit:
                f"    launch, domain, places = hit\n"
                f"    return launch, args, [{outs}]\n")
         env = {"fast": self.fast, "checked": self._checked, "shares": shares,
-               "empty": self.empty, **{f"dt{j}": dt for j, dt in enumerate(self.dtypes)}}
+               "empty": self.empty, **{f"dt{j}": dt for j, dt in enumerate(self.dtypes)},
+               **{f"u{j}": upd for j, _, upd in self.targets}}    # (one source per shape)
         exec(_compiled(src), env)
         return env.pop("check")
 
