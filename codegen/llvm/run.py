@@ -25,7 +25,7 @@ import numpy as np
 from codegen import settings
 from codegen.kernel import (Kernel, KernelError, domain_of, element_strides, index_axes,
                             index_strides, split_stages)
-from codegen.llvm import abi, emit, jit, pool
+from codegen.llvm import abi, emit, jit, pool, vmath
 from codegen.llvm.emit import Signature, cost
 from codegen.plan import Launch
 
@@ -64,12 +64,28 @@ def load_kernels(items: Sequence[tuple[Kernel, Signature]]) -> list[int]:
     # the pool's address is asked for at the link: its module may still be loading
     return jit.load(symbols, lambda missing: render([by_symbol[s] for s in missing])[0],
                     lambda: {abi.POOL_RUN: pool.run_address()},
-                    weight=lambda s: len(by_symbol[s][0].body) + KERNEL_WEIGHT)
+                    weight=lambda s: weight(*by_symbol[s]))
 
 
 KERNEL_WEIGHT = 40
 """LLVM's fixed work per kernel (its loop nest and entry points), in body ops: a
 one-op kernel takes about as long as forty more ops in one."""
+TRANSCENDENTAL_WEIGHT = (25, 4)
+"""The LLVM work of a kernel's first vectorized transcendental (its formula, inlined and
+vectorized), and of each further one, in body ops."""
+REDUCE_WEIGHT = 45
+"""The LLVM work of a reduction store (its loops and accumulators), in body ops."""
+
+
+def weight(k: Kernel, sig: Signature) -> int:
+    """LLVM's estimated work for one specialization of ``k``, in body ops: what
+    :func:`jit.partition` balances the modules by. Fitted to the MLP step's kernels
+    compiled alone on the 2-core VM (10-48 ms each: a softmax's row reductions cost
+    four times a two-op update, which the body's length alone had as equal)."""
+    n = sum(ins.op in vmath.SUPPORTED for ins in k.body)
+    first, more = TRANSCENDENTAL_WEIGHT
+    return (len(k.body) + KERNEL_WEIGHT + (first + more * (n - 1) if n else 0)
+            + REDUCE_WEIGHT * sum(bool(s.reduce) for s in k.stores))
 
 
 def grain(extent: int, work: int, flat: bool, least: int = 1) -> int:

@@ -686,6 +686,23 @@ def test_a_large_batch_compiles_as_parts_concurrently(unlocked, monkeypatch):
         check(ck, k, [sample(rng, k.inputs[0].dtype, (2, 3, 4)[:k.ndim]) for _ in range(3)])
 
 
+def test_modules_are_balanced_by_what_llvm_spends_on_each_kernel():
+    """A kernel's weight counts its reductions and transcendentals, not its body's
+    length alone: a row-wise exp-and-sum outweighs two elementwise ops twice over,
+    and the heaviest part of a cut comes first (it renders and starts compiling first)."""
+    F = "float32"
+    two = kernel("two", [F, F], 2, [I("load", F, (), 0), I("load", F, (), 1),
+                                    I("mul", F, (0, 1)), I("sub", F, (0, 2))], [Store(3)])
+    rows = kernel("rows", [F], 2, [I("load", F, (), 0), I("exp", F, (0,))],
+                  [Store(1, "add", (1,))])
+    w = {k.name: run.weight(k, CompiledKernel(k).default_signature) for k in (two, rows)}
+    assert w["rows"] > 1.9 * w["two"]
+    weights = {"a": 500, "b": 300, "c": 250, "d": 100}
+    parts = jit.partition(list(weights), weights.get)
+    loads = [sum(weights[s] for s in p) for p in parts]
+    assert loads == sorted(loads, reverse=True) and sorted(sum(parts, [])) == sorted(weights)
+
+
 def test_threads_compiling_the_same_kernels_at_once_both_get_working_code():
     """Compiling holds no lock (only linking does): two threads compiling one new kernel
     at the same time each get an entry that computes it."""
