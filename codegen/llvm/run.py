@@ -64,7 +64,7 @@ def load_kernels(items: Sequence[tuple[Kernel, Signature]]) -> list[int]:
     # the pool's address is asked for at the link: its module may still be loading
     return jit.load(symbols, lambda missing: render([by_symbol[s] for s in missing])[0],
                     lambda: {abi.POOL_RUN: pool.run_address()},
-                    weight=lambda s: weight(*by_symbol[s]))
+                    weight=lambda s: weight(by_symbol[s][0]))
 
 
 KERNEL_WEIGHT = 40
@@ -77,8 +77,8 @@ REDUCE_WEIGHT = 45
 """The LLVM work of a reduction store (its loops and accumulators), in body ops."""
 
 
-def weight(k: Kernel, sig: Signature) -> int:
-    """LLVM's estimated work for one specialization of ``k``, in body ops: what
+def weight(k: Kernel) -> int:
+    """LLVM's estimated work for a specialization of ``k``, in body ops: what
     :func:`jit.partition` balances the modules by. Fitted to the MLP step's kernels
     compiled alone on the 2-core VM (10-48 ms each: a softmax's row reductions cost
     four times a two-op update, which the body's length alone had as equal)."""

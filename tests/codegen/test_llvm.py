@@ -695,7 +695,7 @@ def test_modules_are_balanced_by_what_llvm_spends_on_each_kernel():
                                     I("mul", F, (0, 1)), I("sub", F, (0, 2))], [Store(3)])
     rows = kernel("rows", [F], 2, [I("load", F, (), 0), I("exp", F, (0,))],
                   [Store(1, "add", (1,))])
-    w = {k.name: run.weight(k, CompiledKernel(k).default_signature) for k in (two, rows)}
+    w = {k.name: run.weight(k) for k in (two, rows)}
     assert w["rows"] > 1.9 * w["two"]
     weights = {"a": 500, "b": 300, "c": 250, "d": 100}
     parts = jit.partition(list(weights), weights.get)
