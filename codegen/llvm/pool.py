@@ -398,7 +398,7 @@ class _Pool:
         return started
 
     def stop(self) -> None:
-        self.before_fork()                  # (at exit too: not while LLVM runs on it)
+        self.wait_preload()                 # (not while LLVM runs on it)
         with self.lock:
             if self.threads:
                 self._take()
@@ -422,15 +422,11 @@ class _Pool:
         self.fn("sg_pool_acquire")()        # reset cleared it; the caller still holds it
 
     def wait_preload(self) -> None:
-        """Wait for the background load (and start) in flight, if any: not from the
-        loading thread itself."""
+        """Wait for the background load (and start) in flight, if any, but not from the
+        loading thread itself: a pool start, and a fork (a child must not inherit LLVM's
+        locks held by a thread it does not have) and the exit, wait for it."""
         if self.preloader is not None and self.preloader is not threading.current_thread():
             self.preloader.join(60)
-
-    def before_fork(self) -> None:
-        """A fork waits for the module's load in the background: a child must not inherit
-        LLVM's locks held by a thread it does not have."""
-        self.wait_preload()
 
     def after_fork(self) -> None:
         """In the child of a fork only the forking thread exists: no workers, and the
@@ -444,7 +440,7 @@ class _Pool:
 _pool = _Pool()
 atexit.register(_pool.stop)
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_pool.before_fork, after_in_child=_pool.after_fork)
+    os.register_at_fork(before=_pool.wait_preload, after_in_child=_pool.after_fork)
 
 
 def start(nthreads: int) -> None:
