@@ -20,13 +20,15 @@ from typing import Iterator
 _totals: dict[str, float] = {}
 _lock = threading.Lock()
 _here = threading.local()
+BACKGROUND = " (background)"
+"""What names a phase done on a thread of its own (:func:`background`)."""
 
 
 @contextmanager
 def background() -> Iterator[None]:
     """Phases of the block are recorded as ``"<name> (background)"``: work done on a
     thread of its own, beside the compile that started it, not a share of its time."""
-    _here.suffix = " (background)"
+    _here.suffix = BACKGROUND
     try:
         yield
     finally:

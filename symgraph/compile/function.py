@@ -139,7 +139,7 @@ class Function:
         self.compile_time = time.perf_counter() - t0
         self.compile_profile = profile.since(before)
         self.compile_profile["other"] = max(0.0, self.compile_time - sum(
-            v for k, v in self.compile_profile.items() if not k.endswith("(background)")))
+            v for k, v in self.compile_profile.items() if not k.endswith(profile.BACKGROUND)))
 
     def __reduce__(self):
         specs = self.input_specs
