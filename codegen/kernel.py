@@ -181,8 +181,9 @@ class Kernel:
         return ()
 
     def out_shape(self, store: Store, domain: Sequence[int]) -> tuple[int, ...]:
-        return tuple(1 if (store.reduce and i in store.axes) else d
-                     for i, d in enumerate(domain))
+        if not store.reduce:        # (a long chain's kernels have a hundred such stores)
+            return tuple(domain)
+        return tuple(1 if i in store.axes else d for i, d in enumerate(domain))
 
     def __str__(self) -> str:
         return format_kernel(self)
