@@ -373,6 +373,24 @@ def graph_inputs(outputs: Iterable[Variable]) -> list[Variable]:
     return list(found.values())
 
 
+class InputsOf:
+    """:func:`graph_inputs`, each list of variables walked once: ``sg.function`` asks about
+    the same graph when it finds default updates, the training flag and the shared
+    variables (a 35,000-node graph: 40 ms a walk). The lists asked about are kept, so
+    their variables outlive the memo."""
+
+    def __init__(self):
+        self._known: dict[tuple[int, ...], tuple[list, list[Variable]]] = {}
+
+    def __call__(self, outputs: Iterable[Variable]) -> list[Variable]:
+        outputs = list(outputs)
+        key = tuple(map(id, outputs))
+        got = self._known.get(key)
+        if got is None:
+            got = self._known[key] = (outputs, graph_inputs(outputs))
+        return list(got[1])
+
+
 def clone_replace(outputs: Sequence[Variable], replace: dict[Variable, Variable] | None = None,
                   rebuild_all: bool = False) -> list[Variable]:
     """Copies of ``outputs`` with the variables in ``replace`` swapped for others.

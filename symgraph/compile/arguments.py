@@ -144,10 +144,11 @@ def checked_updates(updates) -> list[tuple[SharedVariable, Variable]]:
 
 
 def default_updates(exprs: list[Variable], updates: list, givens: dict | None,
-                     exclude) -> list[tuple[SharedVariable, Variable]]:
+                    exclude, inputs_of=graph_inputs) -> list[tuple[SharedVariable, Variable]]:
     """``(s, s.default_update)`` for each shared variable ``s`` that ``exprs`` depend on
     (after ``givens``), or another default update does, and that has one, unless
-    ``updates`` update it or ``exclude`` (True: all; or a list) names it."""
+    ``updates`` update it or ``exclude`` (True: all; or a list) names it. ``inputs_of``
+    finds a graph's leaves (:class:`~symgraph.graph.InputsOf` walks each graph once)."""
     if exclude is True:
         return []
     if exclude is False or exclude is None:
@@ -161,7 +162,7 @@ def default_updates(exprs: list[Variable], updates: list, givens: dict | None,
     while exprs:
         roots = clone_replace(exprs, givens) if givens else exprs
         exprs = []
-        for v in graph_inputs(roots):
+        for v in inputs_of(roots):
             if isinstance(v, SharedVariable) and v.default_update is not None and \
                     id(v) not in skip:
                 skip.add(id(v))
@@ -188,13 +189,14 @@ def checked_givens(givens, inputs: list[Variable]) -> dict | None:
     return out
 
 
-def with_training_flag(exprs: list[Variable], training) -> list[Variable]:
+def with_training_flag(exprs: list[Variable], training, inputs_of=graph_inputs
+                       ) -> list[Variable]:
     """``exprs`` with the training flag read as ``training``: a ``where`` on the flag
     becomes the branch it takes (so the other, a dropout draw say, is not in the graph and
     its stream is not advanced), and any other use of the flag a constant."""
     if not isinstance(training, (bool, np.bool_)):
         raise TypeError(f"function: training must be True or False, got {training!r}")
-    if not any(v is TRAINING for v in graph_inputs(exprs)):
+    if not any(v is TRAINING for v in inputs_of(exprs)):
         return exprs
     memo: dict[int, Variable] = {id(TRAINING): constant(bool(training))}
     for node in toposort(exprs):

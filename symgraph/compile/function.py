@@ -31,8 +31,8 @@ from codegen.plan import build
 from codegen.program import StepError
 
 from ..config import config, mode_name
-from ..graph import (Apply, Constant, Variable, clone_replace, flatten, graph_inputs, toposort,
-                     unflatten)
+from ..graph import (Apply, Constant, InputsOf, Variable, clone_replace, flatten, graph_inputs,
+                     toposort, unflatten)
 from ..printing import repr_svg
 from ..types import TensorType
 from ..variable import SharedVariable, TensorVariable, install
@@ -64,7 +64,7 @@ class Function:
                  updates: list[tuple[SharedVariable, Variable]], givens: dict | None,
                  backend: str, name: str | None, rewrite: bool = True, fusion: bool = True,
                  borrowed: frozenset[int] = frozenset(), mode: str = "fast",
-                 profile_steps: bool = False):
+                 profile_steps: bool = False, inputs_of=graph_inputs):
         t0, before = time.perf_counter(), profile.snapshot()
         self.input_specs, self.inputs = inputs, [i.variable for i in inputs]
         self.outputs, self.updates, self.givens = outputs, updates, givens
@@ -78,7 +78,7 @@ class Function:
             exprs = clone_replace(exprs, givens)
         known = {id(v) for v in inputs}
         self.shared = []
-        for v in graph_inputs(exprs):
+        for v in inputs_of(exprs):
             if isinstance(v, SharedVariable):
                 self.shared.append(v)
             elif not isinstance(v, Constant) and id(v) not in known:
@@ -503,23 +503,24 @@ def function(inputs: Sequence[Variable | In], outputs=None, updates=None, givens
     # the collector paused for the graph walks too: on a 35,000-node graph it made
     # finding the default updates take 0.23 s
     with paused():
+        inputs_of = InputsOf()      # one walk of the graph for the three questions below
         written = default_updates([*outs, *(u for _, u in ups),
                                    *(s.update for s in specs if s.update is not None)],
-                                  ups, givens, no_default_updates)
-        outs, ups, specs = _with_training(training, outs, ups, specs)
+                                  ups, givens, no_default_updates, inputs_of)
+        outs, ups, specs = _with_training(training, outs, ups, specs, inputs_of)
         ups += training_default_updates(written, training, [
             *outs, *(u for _, u in ups), *(s.update for s in specs if s.update is not None)],
             givens)
         return Function(specs, outs, keys, ups, givens, backend, name, rewrite, fusion,
-                        borrowed, mode, bool(profile))
+                        borrowed, mode, bool(profile), inputs_of)
 
 
-def _with_training(training, outs: list, ups: list, specs: list[In]):
+def _with_training(training, outs: list, ups: list, specs: list[In], inputs_of=graph_inputs):
     """Outputs, updates and inputs (their ``update`` expressions) with the training flag
     read as ``training`` (:func:`.arguments.with_training_flag`)."""
     stateful = [i for i, spec in enumerate(specs) if spec.update is not None]
     exprs = with_training_flag([*outs, *(u for _, u in ups),
-                                *(specs[i].update for i in stateful)], training)
+                                *(specs[i].update for i in stateful)], training, inputs_of)
     n, m = len(outs), len(ups)
     specs = list(specs)
     for i, u in zip(stateful, exprs[n + m:]):

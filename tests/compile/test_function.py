@@ -481,3 +481,27 @@ def test_an_allocation_too_big_is_a_memory_error_naming_the_node(make):
     f = sg.function([x], make(x))
     with pytest.raises(MemoryError, match=r"(?s)Unable to allocate .* in node"):
         f(np.ones(6_000_000))
+
+
+def test_the_graph_is_walked_once_for_its_leaves(monkeypatch):
+    """sg.function asks for the graph's leaves three times (default updates, the
+    training flag, the shared variables): one walk answers all three."""
+    import symgraph.graph as graph
+    walks = []
+    real = graph.graph_inputs
+    monkeypatch.setattr(graph, "graph_inputs", lambda outs: walks.append(1) or real(outs))
+    x = sg.dvector("x")
+    w = sg.shared(np.ones(3), name="w")
+    f = sg.function([x], (x * w).sum(), updates=[(w, w * 2)])
+    assert len(walks) == 1 and f.shared == [w]
+    assert float(f(np.arange(3.0))) == 3.0 and w.get_value().tolist() == [2, 2, 2]
+    # a default update adds a graph of its own: its leaves are walked too
+    count = sg.shared(np.int64(0), name="count")
+    count.default_update = count + 1
+    g = sg.function([x], (x * w).sum() + count)
+    assert {v.name for v in g.shared} == {"w", "count"}
+    assert float(g(np.arange(3.0))) == 6.0 and int(count.get_value()) == 1
+    memo, y = graph.InputsOf(), sg.dvector("y")
+    walks.clear()
+    assert memo([x * w]) == real([x * w]) and memo([x * w + y])[-1] is y
+    assert memo([x, y]) == [x, y] and memo([x, y]) == [x, y] and len(walks) == 3
