@@ -9,8 +9,9 @@ Every rendered kernel is one loop nest, a C function called through the entry po
 pointers straight from the array objects (``PyArrayObject.data``), which saves the caller
 ~1.5 µs per array that ``a.ctypes.data`` costs. ``meta`` is an int64 array: the domain shape,
 then each buffer's strides in elements (0 on broadcast axes), as :mod:`codegen.llvm.run`
-lays them out. Loads and stores carry scoped-noalias metadata (one scope per buffer), which
-lets the loop vectorizer work without runtime overlap checks. Element accesses claim no
+lays them out. Loads and stores carry scoped-noalias metadata (one scope per buffer), or
+for many buffers the loop nest takes the data pointers as ``noalias`` arguments
+(:meth:`_Function.begin`): the loop vectorizer needs no runtime overlap checks. Element accesses claim no
 alignment: a misaligned array (numpy allows them) is read as it is, and on the CPUs we
 target unaligned vector loads cost what aligned ones do. The caller guarantees that
 outputs overlap no input, except where ``Signature.alias`` says an output *is* an input
@@ -76,6 +77,12 @@ class Signature:
         return f"sg_{k.key}_{self.kind}_{tag}"
 
 
+SCOPED_MAX = 16
+"""Up to this many buffers, a kernel's loads and stores carry scoped-noalias metadata;
+past it the loop nest is a function of its own taking them as ``noalias`` arguments
+(:meth:`_Function.begin`)."""
+
+
 def _alias_scopes(mod: ir.Module, home: Sequence[int]) -> list[tuple]:
     """Per buffer, the ``alias.scope`` and ``noalias`` metadata of its accesses: its own
     scope, and the scopes of the other buffers. The nodes are kept per module under keys
@@ -108,28 +115,17 @@ class _Function(ScalarEmitter):
         # buffers' in ``meta`` (codegen.kernel.index_strides), moved by the same loops
         self.islot = {ax: nbuf + m for m, ax in enumerate(index_axes(k))}
         self.noffs = nbuf + len(self.islot)
-        fn = self.fn = ir.Function(
-            mod, ir.FunctionType(ir.VoidType(), [I64, I64] + [PTR] * (1 + nbuf)), name)
-        for attr in fn_attrs:      # string attributes llvmlite does not know, e.g. vector width
-            set.add(fn.attributes, attr)
-        super().__init__(ir.IRBuilder(fn.append_basic_block("entry")), k, vector_bits)
-        b = self.b
-        self.start, self.stop, meta, *arrays = fn.args
-        data = lambda obj: b.load(b.gep(obj, [ir.Constant(I64, DATA_OFFSET)], inbounds=True,
-                                        source_etype=I8), typ=PTR)
-        # An aliased output is its input: same pointer, same alias scope.
+        # An aliased output is its input: the same pointer (and scope).
         home = [i if i < self.nin or not sig.alias or sig.alias[i - self.nin] < 0
                 else sig.alias[i - self.nin] for i in range(nbuf)]
-        self.ptr = [data(arrays[h]) for h in home]
-        # Buffers never overlap otherwise (the caller copies what would): tell LLVM with
-        # scoped-noalias metadata, so vectorized loops need no runtime overlap checks.
-        self.scope = _alias_scopes(mod, home)
+        mp = self.begin(mod, k, name, fn_attrs, vector_bits, home)
+        b = self.b
         self.red = [j for j, s in enumerate(k.stores) if s.reduce]
         self.ew = [j for j, s in enumerate(k.stores) if not s.reduce]
         if sig.kind == "flat":
             self.flat()
         else:
-            nd, mp = k.ndim, data(meta)
+            nd = k.ndim
             get = lambda i: b.load(b.gep(mp, [ir.Constant(I64, i)], inbounds=True,
                                          source_etype=I64), typ=I64)
             self.mp, self.get = mp, get
@@ -147,13 +143,63 @@ class _Function(ScalarEmitter):
             (self.tile if sig.kind == "tile" else self.nest)()
         b.ret_void()
 
+    def begin(self, mod: ir.Module, k: Kernel, name: str, fn_attrs: Sequence[str],
+              vector_bits: int, home: list[int]) -> ir.Value:
+        """Make the entry function ``self.fn`` and start the loop nest's code: set the
+        builder, ``start``/``stop``, the buffers' data pointers ``ptr`` and their
+        ``scope`` metadata; return meta's data pointer (None for ``flat``).
+
+        Buffers never overlap (the caller copies what would). Up to :data:`SCOPED_MAX`
+        of them, every access says so with scoped-noalias metadata; past it, the loop
+        nest is a function of its own (not inlined) taking the pointers as ``noalias``
+        arguments, which LLVM's alias analysis tells apart at once, where the metadata
+        had it compare lists of all the buffers on every access (a fifth of LLVM's time
+        on a long chain's kernel of 87 buffers; with a few buffers, the extra function
+        costs more than the metadata)."""
+        nbuf, flat = len(home), self.sig.kind == "flat"
+        fn = self.fn = ir.Function(
+            mod, ir.FunctionType(ir.VoidType(), [I64, I64] + [PTR] * (1 + nbuf)), name)
+        entry = ir.IRBuilder(fn.append_basic_block("entry"))
+        start, stop, meta, *arrays = fn.args
+        data = lambda obj: entry.load(entry.gep(obj, [ir.Constant(I64, DATA_OFFSET)],
+                                                inbounds=True, source_etype=I8), typ=PTR)
+        homes = sorted(set(home))
+        funcs = [fn]
+        if len(homes) <= SCOPED_MAX:
+            self.scope = _alias_scopes(mod, home)
+            pointers = {h: data(arrays[h]) for h in homes}
+            mp = None if flat else data(meta)
+            builder = entry
+        else:
+            self.scope = None
+            loops = ir.Function(mod, ir.FunctionType(ir.VoidType(), [I64, I64] + [PTR] * (
+                1 + len(homes))), f"{name}.loops")
+            loops.attributes.add("noinline")
+            for a in loops.args[2:]:
+                a.add_attribute("noalias")
+            entry.call(loops, [start, stop, ir.Constant(PTR, None) if flat else data(meta),
+                               *(data(arrays[h]) for h in homes)])
+            entry.ret_void()
+            funcs.append(loops)
+            start, stop, mp, *args = loops.args
+            pointers = dict(zip(homes, args))
+            builder = ir.IRBuilder(loops.append_basic_block("entry"))
+        for f in funcs:       # string attributes llvmlite does not know, e.g. vector width
+            for attr in fn_attrs:
+                set.add(f.attributes, attr)
+        super().__init__(builder, k, vector_bits)
+        self.start, self.stop = start, stop
+        self.ptr = [pointers[h] for h in home]
+        return mp
+
     # ---- memory ------------------------------------------------------------------------
     def addr(self, i: int, off: ir.Value) -> ir.Value:
         return self.b.gep(self.ptr[i], [off], inbounds=True, source_etype=_mem(self.bufs[i].dtype))
 
     def scoped(self, i: int, ins: ir.Instruction) -> None:
-        ins.set_metadata("alias.scope", self.scope[i][0])
-        ins.set_metadata("noalias", self.scope[i][1])
+        if self.scope is not None:
+            ins.set_metadata("alias.scope", self.scope[i][0])
+            ins.set_metadata("noalias", self.scope[i][1])
 
     def load(self, i: int, off: ir.Value) -> ir.Value:
         dt = self.bufs[i].dtype
