@@ -25,7 +25,7 @@ import numpy as np
 from codegen import settings
 from codegen.kernel import (Kernel, KernelError, domain_of, element_strides, index_axes,
                             index_strides, split_stages)
-from codegen.llvm import abi, emit, jit, pool, vmath
+from codegen.llvm import abi, emit, jit, pool, scalar
 from codegen.llvm.emit import Signature, cost
 from codegen.plan import Launch
 
@@ -72,19 +72,22 @@ KERNEL_WEIGHT = 40
 one-op kernel takes about as long as forty more ops in one."""
 TRANSCENDENTAL_WEIGHT = (25, 4)
 """The LLVM work of a kernel's first vectorized transcendental (its formula, inlined and
-vectorized), and of each further one, in body ops."""
+vectorized), and of each further one called out of line (past ``scalar.OUTLINE_MIN``
+call sites; inlined, each costs what the first does), in body ops."""
 REDUCE_WEIGHT = 45
 """The LLVM work of a reduction store (its loops and accumulators), in body ops."""
 
 
 def weight(k: Kernel) -> int:
     """LLVM's estimated work for a specialization of ``k``, in body ops: what
-    :func:`jit.partition` balances the modules by. Fitted to the MLP step's kernels
-    compiled alone on the 2-core VM (10-48 ms each: a softmax's row reductions cost
-    four times a two-op update, which the body's length alone had as equal)."""
-    n = sum(ins.op in vmath.SUPPORTED for ins in k.body)
+    :func:`jit.partition` balances the modules by. Fitted to kernels compiled alone on
+    the 2-core VM: the MLP step's (10-48 ms each: a softmax's row reductions cost four
+    times a two-op update, which the body's length alone had as equal), and a long
+    chain's (15 inlined tanh cost 51 ms, 85 called out of line 71 ms with 200 ops more)."""
+    n = scalar.vmath_sites(k)
     first, more = TRANSCENDENTAL_WEIGHT
-    return (len(k.body) + KERNEL_WEIGHT + (first + more * (n - 1) if n else 0)
+    each = more if n > scalar.OUTLINE_MIN else first
+    return (len(k.body) + KERNEL_WEIGHT + (first + each * (n - 1) if n else 0)
             + REDUCE_WEIGHT * sum(bool(s.reduce) for s in k.stores))
 
 

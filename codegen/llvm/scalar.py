@@ -67,13 +67,18 @@ LLVM a few milliseconds, and a kernel of hundreds of them (a long chain and its 
 fused) takes seconds to compile."""
 
 
+def vmath_sites(k: Kernel) -> int:
+    """The kernel's transcendental call sites that :mod:`codegen.llvm.vmath` implements."""
+    return sum(ins.op in vmath.SUPPORTED and ins.dtype in FLOATS for ins in k.body)
+
+
 class ScalarEmitter:
     """Emits scalar code for one kernel into a function being built; ``vector_bits`` is
     the width of the target's vector registers the vectorizer uses."""
 
     def __init__(self, b: ir.IRBuilder, k: Kernel, vector_bits: int = 256):
         self.b, self.k, self.mod = b, k, b.module
-        sites = sum(ins.op in vmath.SUPPORTED and ins.dtype in FLOATS for ins in k.body)
+        sites = vmath_sites(k)
         # The loop's widest type (64 bits when any float64 is present) sets the
         # vectorization factor, so float32 gets variants at both factors.
         self.lanes = ({"float64": (vector_bits // 64,),

@@ -735,6 +735,14 @@ def test_modules_are_balanced_by_what_llvm_spends_on_each_kernel():
                   [Store(1, "add", (1,))])
     w = {k.name: run.weight(k) for k in (two, rows)}
     assert w["rows"] > 1.9 * w["two"]
+    # a tanh inlined costs LLVM what the first does; called out of line, a few ops
+    from codegen.llvm.scalar import OUTLINE_MIN
+
+    def chain(n):
+        return kernel(f"chain{n}", [F], 1, [I("load", F, (), 0)] + [
+            I("tanh", F, (i,)) for i in range(n)], [Store(n)])
+    inlined, outlined = run.weight(chain(OUTLINE_MIN)), run.weight(chain(OUTLINE_MIN + 1))
+    assert inlined > 1.5 * outlined
     weights = {"a": 500, "b": 300, "c": 250, "d": 100}
     parts = jit.partition(list(weights), weights.get)
     loads = [sum(weights[s] for s in p) for p in parts]
