@@ -52,6 +52,7 @@ def optimize(outputs: Sequence[Variable], fusion: bool = True
     fg = FunctionGraph(outputs)
     log = RewriteLog()
     run_passes(fg, [p for p in PASSES if fusion or p[0] not in ("fuse", "fuse_stages", "recompute", "fuse_siblings")], log)
+    fg.release()
     return fg, log
 
 

@@ -70,11 +70,14 @@ class FunctionGraph:
 
     def __init__(self, outputs: Sequence[Variable], clone: bool = True):
         self.outputs = clone_graph(outputs) if clone else list(outputs)
+        self.earlier: list[list[Apply]] = []      # the node lists before each refresh
+        self.nodes: list[Apply] = []
         self.refresh()
 
     def refresh(self) -> None:
         """Recompute the node order and each variable's clients."""
         self.fresh = True
+        self.earlier.append(self.nodes)
         self.nodes = toposort(self.outputs)
         self.alive = {id(n) for n in self.nodes}
         self.clients: dict[int, list[tuple[Apply, int]]] = defaultdict(list)
@@ -83,6 +86,20 @@ class FunctionGraph:
                 self.clients[id(v)].append((node, i))
         for i, v in enumerate(self.outputs):
             self.clients[id(v)].append(("output", i))
+
+    def release(self) -> None:
+        """Break the reference cycle (a node, its outputs, their ``owner``) of each node the
+        rewrites dropped, so that it is freed as soon as it is dropped rather than by the
+        cyclic collector, which would walk them all (a 35,000-node graph's copy: 0.2 s
+        after ``sg.function`` and again in its first call). Only for a graph this one
+        copied: its nodes are its own."""
+        alive = {id(n) for n in toposort(self.outputs)}
+        for nodes in self.earlier:
+            for node in nodes:
+                if id(node) not in alive:
+                    for o in node.outputs:
+                        o.owner = None
+        self.earlier = []
 
     def ensure_fresh(self) -> None:
         """:meth:`refresh` if anything changed since the last one (through

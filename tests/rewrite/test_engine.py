@@ -97,3 +97,37 @@ def test_runtime_error_in_a_node_a_rewrite_made_names_the_users_line():
     with pytest.raises(Exception) as err:
         f(np.ones((5, 1)))
     assert f"{__file__}:{line}" in str(err.value)
+
+
+def test_nodes_the_rewrites_drop_are_freed_without_the_cyclic_collector(monkeypatch):
+    """optimize() breaks each dropped node's cycle with its outputs: the copy of the
+    user's graph is freed by reference counting (the collector would walk it all), while
+    the user's graph and the rewritten one are untouched."""
+    import gc
+    import weakref
+    from symgraph.rewrite import engine
+    from symgraph.graph import toposort
+    copied = []
+    real = engine.clone_graph
+
+    def clone(outs):
+        outs = real(outs)
+        copied.extend(weakref.ref(n) for n in toposort(outs))
+        return outs
+    monkeypatch.setattr(engine, "clone_graph", clone)
+    x = sg.dvector("x")
+    y = sg.exp(x * 1.0) + sg.exp(x * 1.0)    # CSE and x * 1 -> x drop nodes of the copy
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        fg, _ = optimize([y])
+        kept = {id(n) for n in fg.nodes}
+        dropped = [r for r in copied if r() is not None and id(r()) not in kept]
+        assert len(copied) == 5 and not dropped     # freed at once, no collection ran
+    finally:
+        if was:
+            gc.enable()
+    f = sg.function([x], y)
+    np.testing.assert_allclose(f(np.arange(3.0)), 2 * np.exp(np.arange(3.0)))
+    assert y.owner is not None and y.owner.inputs[0].owner is not None
+    assert all(n.outputs[0].owner is n for n in fg.nodes)
