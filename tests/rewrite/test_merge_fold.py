@@ -98,3 +98,30 @@ def test_a_large_constant_folds_when_its_inputs_were_as_large():
     f = sg.function([x], sg.exp(c).sum() + x, fusion=False)
     assert op_names(f) == ["add"]
     np.testing.assert_allclose(f(0.0), np.exp(c.data).sum())
+
+
+def test_merging_only_constants_keeps_the_clients_a_full_refresh_would_give(monkeypatch):
+    """A merge that only makes equal constants one moves their uses to the canonical
+    constant without walking the graph: the clients (in node order, outputs last) are
+    those a refresh computes, and the constant-only output is the canonical one too."""
+    from symgraph.rewrite import engine
+    from symgraph.rewrite.engine import FunctionGraph, RewriteLog, merge
+    x = sg.dvector("x")
+    twos = [sg.constant(np.float64(2.0)) for _ in range(3)]
+    y = sg.exp(x * twos[0]) + sg.log(x) * twos[1] - twos[2]
+    fg = FunctionGraph([y, x * 3.0, twos[1]])
+    log, walks = RewriteLog(), []
+    real = engine.toposort
+    monkeypatch.setattr(engine, "toposort", lambda *a: walks.append(1) or real(*a))
+    assert merge(fg, log) == 2 and not walks and log.counts["merge_constant"] == 2 and \
+        not log.counts["merge_node"]
+    assert fg.fresh
+    got = {k: [(id(c) if c != "output" else c, i) for c, i in v]
+           for k, v in fg.clients.items() if v}
+    fg.refresh()
+    want = {k: [(id(c) if c != "output" else c, i) for c, i in v]
+            for k, v in fg.clients.items() if v}
+    assert got == want
+    assert isinstance(fg.outputs[2], Constant) and len(
+        {id(i) for n in fg.nodes for i in n.inputs if isinstance(i, Constant)
+         and i.data.size == 1 and i.data.reshape(-1)[0] == 2.0}) == 1
