@@ -11,9 +11,9 @@ pointers straight from the array objects (``PyArrayObject.data``), which saves t
 then each buffer's strides in elements (0 on broadcast axes), as :mod:`codegen.llvm.run`
 lays them out. Loads and stores carry scoped-noalias metadata (one scope per buffer), or
 for many buffers the loop nest takes the data pointers as ``noalias`` arguments
-(:meth:`_Function.begin`): the loop vectorizer needs no runtime overlap checks. Element accesses claim no
-alignment: a misaligned array (numpy allows them) is read as it is, and on the CPUs we
-target unaligned vector loads cost what aligned ones do. The caller guarantees that
+(:meth:`_Function.begin`): the loop vectorizer needs no runtime overlap checks. Element
+accesses claim no alignment: a misaligned array (numpy allows them) is read as it is, and
+on the CPUs we target unaligned vector loads cost what aligned ones do. The caller guarantees that
 outputs overlap no input, except where ``Signature.alias`` says an output *is* an input
 (same memory, same layout), in which case both use one pointer and one scope.
 
