@@ -212,7 +212,7 @@ def with_training_flag(exprs: list[Variable], training, inputs_of=graph_inputs
 
 
 def training_default_updates(written: list, training, exprs: list[Variable],
-                             givens: dict | None) -> list:
+                             givens: dict | None, inputs_of=graph_inputs) -> list:
     """Of the default updates of the graph as written, those a function compiled with the
     training flag at ``training`` applies (each with the flag read so): the update of a
     variable its graph (``exprs``, the flag read already) still reads, or one that reads
@@ -226,8 +226,8 @@ def training_default_updates(written: list, training, exprs: list[Variable],
     todo = [(s, u, f) for (s, _), u, f in zip(written, moved, flagged) if u is not s]
     roots, read = list(exprs), set()
     while todo:       # a kept update may read another variable with a default update
-        read |= {id(v) for v in graph_inputs(clone_replace(roots, givens) if givens
-                                             else roots)}
+        read |= {id(v) for v in inputs_of(clone_replace(roots, givens) if givens
+                                          else roots)}
         now = [(s, u, f) for s, u, f in todo if f or id(s) in read]
         if not now:
             break

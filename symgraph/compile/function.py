@@ -510,7 +510,7 @@ def function(inputs: Sequence[Variable | In], outputs=None, updates=None, givens
         outs, ups, specs = _with_training(training, outs, ups, specs, inputs_of)
         ups += training_default_updates(written, training, [
             *outs, *(u for _, u in ups), *(s.update for s in specs if s.update is not None)],
-            givens)
+            givens, inputs_of)
         return Function(specs, outs, keys, ups, givens, backend, name, rewrite, fusion,
                         borrowed, mode, bool(profile), inputs_of)
 

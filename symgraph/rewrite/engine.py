@@ -289,7 +289,7 @@ def merge(fg: FunctionGraph, log: RewriteLog) -> int:
         log.counts["merge_node"] += 1
     if fired:       # nothing merged: nothing changed
         fg.outputs = [rep(o) for o in fg.outputs]
-        if nodes_merged:
+        if nodes_merged or not fg.fresh:
             fg.refresh()
         else:
             _constants_merged(fg, canon)
