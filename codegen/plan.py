@@ -92,12 +92,15 @@ class Runner:
 
 
 def build(p: Program, backend, borrowed: frozenset[int] = frozenset(), observe=None,
-          in_place: bool = True) -> Runner:
+          in_place: bool = True, compiled: dict | None = None) -> Runner:
     """``p`` compiled for ``backend`` (a :class:`codegen.backend.Backend`); the outputs
     at the positions ``borrowed`` may be buffers the next call overwrites. ``observe``
     sees each step run (see the module's text); ``in_place=False`` writes no update into
-    its old value's memory (an observer comparing steps' inputs needs them whole)."""
-    return Runner(p, backend, plan(p, backend, borrowed, in_place, observe), observe)
+    its old value's memory (an observer comparing steps' inputs needs them whole).
+    ``compiled``: the compiled kernels of ``p``'s steps, as :func:`plan` passes them to
+    the programs inside a program."""
+    return Runner(p, backend, plan(p, backend, borrowed, in_place, observe, compiled),
+                  observe)
 
 
 def run_step(what: Work, args: Sequence[Any], backend) -> list[Any]:
@@ -163,23 +166,29 @@ def _step_error(steps: list[Step], constants: dict, i: int, env: dict) -> StepEr
 
 
 def plan(p: Program, backend, borrowed: frozenset[int] = frozenset(),
-         in_place: bool = True, observe=None) -> Planned:
-    """Compile ``p``'s kernels (all at once) and plan its memory for ``backend``; a value
-    that leaves only through ``borrowed`` outputs stays in its reused buffer.
+         in_place: bool = True, observe=None, compiled: dict | None = None) -> Planned:
+    """Compile ``p``'s kernels and plan its memory for ``backend``; a value that leaves
+    only through ``borrowed`` outputs stays in its reused buffer. The kernels of ``p``
+    and of every program inside it (sub-programs, loop bodies, branches) compile at once
+    (:func:`_kernel_steps`), unless ``compiled`` has them: one batch makes modules that
+    compile side by side, where each loop's body alone was one module after another.
     ``in_place=False`` plans no update in its old value's memory. An observer with
     ``inner(i, k, program)`` gives the observer of the ``k``-th program that step ``i``
     runs (a sub-program, a loop's body, a branch), or None."""
     inner = getattr(observe, "inner", None)
+    if compiled is None:
+        found = _kernel_steps(p, in_place)
+        runners = backend.compile_kernels([q.steps[i].what.kernel for q, i, _ in found],
+                                          [e for _, _, e in found]) if found else []
+        compiled = {(id(q), i): r for (q, i, _), r in zip(found, runners)}
 
     def sub(q: Program, i: int, k: int = 0, out: frozenset[int] = frozenset()) -> Runner:
-        return build(q, backend, out, observe=inner(i, k, q) if inner else None)
+        return build(q, backend, out, observe=inner(i, k, q) if inner else None,
+                     compiled=compiled)
     escaping = {slot for k, slot in enumerate(p.outputs) if k not in borrowed}
     commits = _commits(p) if in_place else {}
-    at = [i for i, s in enumerate(p.steps) if isinstance(s.what, KernelCall)]
-    compiled = backend.compile_kernels(
-        [p.steps[i].what.kernel for i in at],
-        [_examples(p.steps[i].what, commits.get(i)) for i in at]) if at else []
-    runners = dict(zip(at, compiled))
+    runners = {i: compiled[(id(p), i)] for i, s in enumerate(p.steps)
+               if isinstance(s.what, KernelCall)}
     fns: list[Callable] = []
     # updates in place write shared values: two calls at once must not interleave them
     stateful = bool(commits)
@@ -210,6 +219,23 @@ def plan(p: Program, backend, borrowed: frozenset[int] = frozenset(),
              slot not in fixed for slot in outs]
     constants = {slot: backend.to_device(v) for slot, v in p.constants.items()}
     return Planned(fns, constants, set(commits), fresh, stateful)
+
+
+def _kernel_steps(p: Program, in_place: bool) -> list[tuple[Program, int, list]]:
+    """``(program, step, examples)`` for each kernel step of ``p`` and of the programs its
+    steps run, with the calls it will make (:func:`_examples`; the programs inside plan
+    their updates in place, as :func:`plan` does for them)."""
+    commits = _commits(p) if in_place else {}
+    found = []
+    for i, s in enumerate(p.steps):
+        w = s.what
+        if isinstance(w, KernelCall):
+            found.append((p, i, _examples(w, commits.get(i))))
+        inside = [w.program] if isinstance(w, SubProgram) else [w.body] if isinstance(
+            w, Loop) else list(w.programs) if isinstance(w, Branch) else []
+        for q in inside:
+            found += _kernel_steps(q, True)
+    return found
 
 
 def _examples(what: KernelCall, targets) -> list[Example]:

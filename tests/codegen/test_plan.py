@@ -276,3 +276,32 @@ def test_steps_of_one_shape_share_their_generated_code():
     for _ in ws:
         want = np.tanh(want @ (np.eye(3) * 0.5))
     np.testing.assert_allclose(f(np.ones((2, 3))), want, rtol=1e-12)
+
+
+def test_the_kernels_of_loop_bodies_and_branches_compile_in_one_batch(monkeypatch):
+    """A function's kernels and those of the programs inside it (a scan's body, both
+    branches of an ifelse) go to the backend in one call, so that their modules compile
+    side by side; the function computes what numpy does."""
+    import symgraph as sg
+    llvm = get_backend("llvm")
+    batches = []
+    real = type(llvm).compile_kernels
+    monkeypatch.setattr(type(llvm), "compile_kernels",
+                        lambda self, ks, ex=None: batches.append(len(ks)) or real(self, ks, ex))
+    x, w = sg.dmatrix("x"), sg.dvector("w")
+    hs, _ = sg.scan(lambda x_t, h, w: sg.tanh(x_t * w + h) * 0.5, sequences=x,
+                    outputs_info=sg.zeros_like(w), non_sequences=[w])
+    y = sg.ifelse(hs.sum() > 0, sg.exp(hs[-1]) + 1.0, sg.log1p(hs[-1] ** 2))
+    f = sg.function([x, w], [y, sg.grad(y.sum(), w)], backend="llvm")
+    assert len(batches) == 1 and batches[0] >= 4, batches
+    rng = np.random.default_rng(0)
+    xv, wv = rng.standard_normal((5, 3)), rng.standard_normal(3)
+    h, total = np.zeros(3), 0.0
+    for t in range(5):
+        h = np.tanh(xv[t] * wv + h) * 0.5
+        total += h.sum()
+    want = np.exp(h) + 1.0 if total > 0 else np.log1p(h ** 2)
+    got = f(xv, wv)
+    np.testing.assert_allclose(got[0], want, rtol=1e-12)
+    ref = sg.function([x, w], [y, sg.grad(y.sum(), w)], backend="numpy")(xv, wv)
+    np.testing.assert_allclose(got[1], ref[1], rtol=1e-10)
