@@ -79,7 +79,8 @@ def test_bench_compile_quick() -> None:
     """Every graph of the quick run compiles in new processes, cold and warm, and no
     first call compiles anything (sg.function compiled it all)."""
     out = run_module("bench", "compile", "--quick")
-    for label in ("chain 100", "chain 400", "MLP 5x256", "MLP 20x256", "MLP 784-512-10"):
+    for label in ("chain 100", "chain 400", "MLP 5x256", "MLP 20x256", "MLP 784-512-10",
+                  "LSTM 16x5", "LeNet-5 b16"):
         assert re.search(rf"^{label}\s+\d+\s+\d+(\s+[0-9.]+){{8}}", out, re.M), out
     assert "first calls that compiled code: none" in out, out
     assert re.search(r"import symgraph: \d+ ms \(\d+ ms compiling every module", out), out

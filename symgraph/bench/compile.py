@@ -9,8 +9,9 @@ making the weights and the batch.
 
 Workloads: elementwise chains ``y = tanh(y) * 1.0001 + 0.001`` with the gradient of
 ``y.sum()`` (the graph grows by about seven nodes a step), MLP training steps of several
-tanh layers of width 256 (softmax cross-entropy, SGD updates), and the 784-512-10 MLP step
-of ``bench kernels``. The LSTM and LeNet steps join once scan and conv2d exist.
+tanh layers of width 256 (softmax cross-entropy, SGD updates), the 784-512-10 MLP step
+of ``bench kernels``, and SGD steps of the LSTM of ``bench lstm`` (``sg.scan`` over 50
+steps; jax: ``lax.scan``) and of the LeNet-5 of ``bench lenet`` (batch 128).
 """
 from __future__ import annotations
 
@@ -68,13 +69,52 @@ def mlp(*shape, data=None):
     return [x, y], [sg.categorical_crossentropy(h, y).mean()], params, args
 
 
+def lstm_values(*sizes) -> tuple[list[np.ndarray], np.ndarray]:
+    """``([W, U, b], x)`` of the LSTM of ``bench lstm`` at ``sizes`` (hidden, batch, steps,
+    inputs)."""
+    from . import lstm as bench
+    return bench.init(sizes)
+
+
+def lstm(*sizes, data=None):
+    """``(inputs, outputs, params, args)`` of an SGD step of that LSTM (the mean square
+    of its hidden states, through ``sg.scan``)."""
+    from . import lstm as bench
+    params, x_value = data or lstm_values(*sizes)
+    x, weights, loss = bench.symgraph_lstm(params, x_value)
+    return [x], [loss], weights, [x_value]
+
+
+def lenet_values(batch: int) -> tuple[list[np.ndarray], tuple]:
+    """``(params, (images, labels))`` of the LeNet-5 of ``bench lenet`` and a batch."""
+    from . import lenet as bench
+    return bench._init(), bench._data(batch)
+
+
+def lenet(batch: int, data=None):
+    """``(inputs, outputs, params, args)`` of an SGD step of that LeNet-5."""
+    from . import lenet as bench
+    params0, (images, labels) = data or lenet_values(batch)
+    x, y, ps, loss = bench.symgraph_loss(params0)
+    return [x, y], [loss], ps, [images, labels]
+
+
+_VALUES = {"mlp": mlp_values, "lstm": lstm_values, "lenet": lenet_values}
+"""Per builder, what makes its data (before the clock starts, as for jax)."""
+
+
 def workloads(quick: bool) -> list[tuple[str, str, tuple]]:
     """``(label, builder, arguments)`` of each graph measured."""
+    from .lenet import BATCH
+    from .lstm import QUICK_SIZES, SIZES
     chains = CHAINS[:2] if quick else CHAINS
     layers = LAYERS[:2] if quick else LAYERS
+    sizes, batch = (QUICK_SIZES, 16) if quick else (SIZES, BATCH)
     return ([(f"chain {n}", "chain", (n,)) for n in chains]
             + [(f"MLP {k}x{WIDTH}", "mlp", (k,)) for k in layers]
-            + [("MLP 784-512-10", "mlp", (2, 512, 10, 784))])
+            + [("MLP 784-512-10", "mlp", (2, 512, 10, 784)),
+               (f"LSTM {sizes[0]}x{sizes[2]}", "lstm", sizes),
+               (f"LeNet-5 b{batch}", "lenet", (batch,))])
 
 
 def child(builder: str, args: tuple) -> dict:
@@ -85,7 +125,7 @@ def child(builder: str, args: tuple) -> dict:
     _first_use_imports()                # imports, not compile time (as jax's is not)
     import symgraph.nnet  # noqa: F401  (the MLP's softmax and cross-entropy: an import)
     # the weights and the batch are data, made before the clock starts (as for jax)
-    data = {"data": mlp_values(*args)} if builder == "mlp" else {}
+    data = {"data": _VALUES[builder](*args)} if builder in _VALUES else {}
     t0 = time.perf_counter()
     inputs, outputs, params, values = globals()[builder](*args, **data)
     t1 = time.perf_counter()
@@ -135,6 +175,20 @@ def jax_child(builder: str, args: tuple) -> dict:
             return y.sum()
         fn = jax.jit(jax.value_and_grad(cost))
         call_args = [np.linspace(-1, 1, 1000)]
+    elif builder in ("lstm", "lenet"):
+        from . import lenet as lenet_bench, lstm as lstm_bench
+        if builder == "lstm":
+            params, x = lstm_values(*args)
+            loss, values = lstm_bench.jax_loss(jax), [x]
+        else:
+            params, values = lenet_values(*args)
+            loss = lenet_bench.jax_loss(jax)[0]
+
+        @jax.jit
+        def sgd(ps, *xs):
+            c, g = jax.value_and_grad(loss)(ps, *xs)
+            return [p - 0.01 * gi for p, gi in zip(ps, g)], c
+        fn, call_args = sgd, [params, *values]
     else:
         params, values = mlp_values(*args)
         layers = len(params) // 2

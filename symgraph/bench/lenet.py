@@ -27,7 +27,9 @@ def _data(batch: int):
             rng.integers(0, 10, batch).astype("int64"))
 
 
-def symgraph_step(params0, batch):
+def symgraph_loss(params0):
+    """``(x, y, params, loss)``: the model's loss over a symbolic batch, the parameters
+    shared variables holding copies of ``params0``."""
     import symgraph as sg
     ps = [sg.shared(p.copy(), name=f"p{i}") for i, p in enumerate(params0)]
     w1, b1, w2, b2, w3, b3, w4, b4 = ps
@@ -39,12 +41,19 @@ def symgraph_step(params0, batch):
     h = block(block(x, w1, b1), w2, b2)
     h = sg.nnet.relu(sg.dot(h.flatten(2), w3) + b3)
     logits = sg.dot(h, w4) + b4
-    loss = sg.nnet.softmax_crossentropy_with_logits(logits, y).mean()
+    return x, y, ps, sg.nnet.softmax_crossentropy_with_logits(logits, y).mean()
+
+
+def symgraph_step(params0, batch):
+    import symgraph as sg
+    x, y, ps, loss = symgraph_loss(params0)
     f = sg.function([x, y], loss, updates=sg.updates.adam(loss, ps, 1e-3))
     return f, ps
 
 
-def jax_step(jax, params0):
+def jax_loss(jax):
+    """``(loss(p, x, y), conv)``: the same model's loss in jax.numpy and lax, and its
+    convolution."""
     jnp, lax = jax.numpy, jax.lax
 
     def conv(x, w):
@@ -61,6 +70,12 @@ def jax_step(jax, params0):
         h = jax.nn.relu(h.reshape(h.shape[0], -1) @ w3 + b3)
         logp = jax.nn.log_softmax(h @ w4 + b4)
         return -jnp.take_along_axis(logp, y[:, None], 1).mean()
+    return loss, conv
+
+
+def jax_step(jax, params0):
+    jnp = jax.numpy
+    loss, conv = jax_loss(jax)
 
     def step(p, m, v, t, x, y):
         value, g = jax.value_and_grad(loss)(p, x, y)
