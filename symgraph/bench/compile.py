@@ -23,6 +23,8 @@ import time
 
 import numpy as np
 
+from .kernels import first_use_imports as _first_use_imports
+
 CHAINS = (100, 400, 1600, 5000)
 LAYERS = (5, 20, 50, 100)
 WIDTH, BATCH = 256, 64
@@ -225,22 +227,13 @@ def _spawn(fn: str, builder: str, args: tuple, env: dict, timeout: float | None 
                     timeout=timeout, what=f"{fn}({builder}, {args})")
 
 
-def _first_use_imports() -> None:
-    """What the first ``sg.grad`` and ``sg.function`` import: the compiling backend
-    (llvmlite and the code generator) and the rewrite passes."""
-    import symgraph as sg
-    from codegen.backend import get_backend
-    get_backend(sg.config.backend)
-    import symgraph.rewrite.stabilize  # noqa: F401
-
-
 _IMPORT = """
 import time
 t0 = time.perf_counter()
 import symgraph
 t1 = time.perf_counter()
-from symgraph.bench.compile import _first_use_imports
-_first_use_imports()
+from symgraph.bench.kernels import first_use_imports
+first_use_imports()
 print(t1 - t0, time.perf_counter() - t1)
 """
 

@@ -233,12 +233,21 @@ def mlp_step(batch: int, repeat: int) -> dict:
                   "float32", rows, "symgraph llvm fused")
 
 
+def first_use_imports() -> None:
+    """What the first ``sg.grad`` and ``sg.function`` import: the compiling backend
+    (llvmlite and the code generator) and the rewrite passes (the compile benchmarks
+    leave them out of compile time, as jax's leave out ``import jax``)."""
+    import symgraph as sg
+    from codegen.backend import get_backend
+    get_backend(sg.config.backend)
+    import symgraph.rewrite.stabilize  # noqa: F401
+
+
 # imports are not compile time (jax's figure below excludes `import jax` likewise)
 _COMPILE_SCRIPT = MLP_SOURCE + """
 import json, sys, time
-from symgraph.bench.compile import _first_use_imports
-from symgraph.bench.kernels import _mlp_data
-_first_use_imports()
+from symgraph.bench.kernels import _mlp_data, first_use_imports
+first_use_imports()
 data = _mlp_data(256)
 t0 = time.perf_counter()
 f = build_step(*data[2:])

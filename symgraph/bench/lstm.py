@@ -248,8 +248,8 @@ def compile_child(sizes: Sizes) -> dict:
     it once, in this process; the seconds of each stage. Imports do not count (jax's do
     not either)."""
     import symgraph as sg
-    from .compile import _first_use_imports
-    _first_use_imports()
+    from .kernels import first_use_imports
+    first_use_imports()
     params, x_value = init(sizes)
     t0 = time.perf_counter()
     x, weights, loss = symgraph_lstm(params, x_value)
