@@ -187,8 +187,13 @@ def plan(p: Program, backend, borrowed: frozenset[int] = frozenset(),
                      compiled=compiled)
     escaping = {slot for k, slot in enumerate(p.outputs) if k not in borrowed}
     commits = _commits(p) if in_place else {}
-    runners = {i: compiled[(id(p), i)] for i, s in enumerate(p.steps)
-               if isinstance(s.what, KernelCall)}
+    at = [i for i, s in enumerate(p.steps) if isinstance(s.what, KernelCall)]
+    missing = [i for i in at if (id(p), i) not in compiled]     # (none, as planned)
+    if missing:
+        compiled.update(zip([(id(p), i) for i in missing], backend.compile_kernels(
+            [p.steps[i].what.kernel for i in missing],
+            [_examples(p.steps[i].what, commits.get(i)) for i in missing])))
+    runners = {i: compiled[(id(p), i)] for i in at}
     fns: list[Callable] = []
     # updates in place write shared values: two calls at once must not interleave them
     stateful = bool(commits)

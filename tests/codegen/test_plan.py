@@ -294,6 +294,10 @@ def test_the_kernels_of_loop_bodies_and_branches_compile_in_one_batch(monkeypatc
     y = sg.ifelse(hs.sum() > 0, sg.exp(hs[-1]) + 1.0, sg.log1p(hs[-1] ** 2))
     f = sg.function([x, w], [y, sg.grad(y.sum(), w)], backend="llvm")
     assert len(batches) == 1 and batches[0] >= 4, batches
+    # a program handed kernels compiled for another compiles its own
+    p = Program(3, (0, 1), (2,), [Step(_call(_add_kernel()), (0, 1), (2,), "s")])
+    np.testing.assert_array_equal(build(p, llvm, compiled={}).run([np.ones(3), np.ones(3)])[0],
+                                  np.full(3, 2.0))
     rng = np.random.default_rng(0)
     xv, wv = rng.standard_normal((5, 3)), rng.standard_normal(3)
     h, total = np.zeros(3), 0.0
