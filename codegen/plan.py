@@ -176,23 +176,18 @@ def plan(p: Program, backend, borrowed: frozenset[int] = frozenset(),
     ``inner(i, k, program)`` gives the observer of the ``k``-th program that step ``i``
     runs (a sub-program, a loop's body, a branch), or None."""
     inner = getattr(observe, "inner", None)
+    commits = _commits(p) if in_place else {}
     if compiled is None:
-        found = _kernel_steps(p, in_place)
-        runners = backend.compile_kernels([q.steps[i].what.kernel for q, i, _ in found],
-                                          [e for _, _, e in found]) if found else []
-        compiled = {(id(q), i): r for (q, i, _), r in zip(found, runners)}
+        compiled = _compile_steps(backend, _kernel_steps(p, commits))
 
     def sub(q: Program, i: int, k: int = 0, out: frozenset[int] = frozenset()) -> Runner:
         return build(q, backend, out, observe=inner(i, k, q) if inner else None,
                      compiled=compiled)
     escaping = {slot for k, slot in enumerate(p.outputs) if k not in borrowed}
-    commits = _commits(p) if in_place else {}
     at = [i for i, s in enumerate(p.steps) if isinstance(s.what, KernelCall)]
-    missing = [i for i in at if (id(p), i) not in compiled]     # (none, as planned)
-    if missing:
-        compiled.update(zip([(id(p), i) for i in missing], backend.compile_kernels(
-            [p.steps[i].what.kernel for i in missing],
-            [_examples(p.steps[i].what, commits.get(i)) for i in missing])))
+    missing = [(p, i, _examples(p.steps[i].what, commits.get(i))) for i in at
+               if (id(p), i) not in compiled]      # (none, as the compiler plans programs)
+    compiled.update(_compile_steps(backend, missing))
     runners = {i: compiled[(id(p), i)] for i in at}
     fns: list[Callable] = []
     # updates in place write shared values: two calls at once must not interleave them
@@ -226,11 +221,11 @@ def plan(p: Program, backend, borrowed: frozenset[int] = frozenset(),
     return Planned(fns, constants, set(commits), fresh, stateful)
 
 
-def _kernel_steps(p: Program, in_place: bool) -> list[tuple[Program, int, list]]:
-    """``(program, step, examples)`` for each kernel step of ``p`` and of the programs its
-    steps run, with the calls it will make (:func:`_examples`; the programs inside plan
-    their updates in place, as :func:`plan` does for them)."""
-    commits = _commits(p) if in_place else {}
+def _kernel_steps(p: Program, commits: dict) -> list[tuple[Program, int, list]]:
+    """``(program, step, examples)`` for each kernel step of ``p`` (whose updates in place
+    are ``commits``) and of the programs its steps run, with the calls it will make
+    (:func:`_examples`; the programs inside plan their updates in place, as :func:`plan`
+    does for them)."""
     found = []
     for i, s in enumerate(p.steps):
         w = s.what
@@ -239,8 +234,16 @@ def _kernel_steps(p: Program, in_place: bool) -> list[tuple[Program, int, list]]
         inside = [w.program] if isinstance(w, SubProgram) else [w.body] if isinstance(
             w, Loop) else list(w.programs) if isinstance(w, Branch) else []
         for q in inside:
-            found += _kernel_steps(q, True)
+            found += _kernel_steps(q, _commits(q))
     return found
+
+
+def _compile_steps(backend, found: list[tuple[Program, int, list]]) -> dict:
+    """The kernels of ``found`` (:func:`_kernel_steps`) compiled in one batch, by
+    ``(id(program), step)``."""
+    runners = backend.compile_kernels([q.steps[i].what.kernel for q, i, _ in found],
+                                      [e for _, _, e in found]) if found else []
+    return {(id(q), i): r for (q, i, _), r in zip(found, runners)}
 
 
 def _examples(what: KernelCall, targets) -> list[Example]:
