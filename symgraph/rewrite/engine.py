@@ -303,7 +303,7 @@ def _constants_merged(fg: FunctionGraph, canon: dict[int, Variable]) -> None:
     full refresh was most of merging one constant into a 35,000-node graph)."""
     pos = None
     for old, new in canon.items():
-        uses = fg.clients.pop(old, None) if new is not None and id(new) != old else None
+        uses = fg.clients.pop(old, None) if id(new) != old else None
         if not uses:
             continue
         if pos is None:
