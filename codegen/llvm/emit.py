@@ -13,9 +13,10 @@ lays them out. Loads and stores carry scoped-noalias metadata (one scope per buf
 for many buffers the loop nest takes the data pointers as ``noalias`` arguments
 (:meth:`_Function.begin`): the loop vectorizer needs no runtime overlap checks. Element
 accesses claim no alignment: a misaligned array (numpy allows them) is read as it is, and
-on the CPUs we target unaligned vector loads cost what aligned ones do. The caller guarantees that
-outputs overlap no input, except where ``Signature.alias`` says an output *is* an input
-(same memory, same layout), in which case both use one pointer and one scope.
+on the CPUs we target unaligned vector loads cost what aligned ones do. The caller
+guarantees that outputs overlap no input, except where ``Signature.alias`` says an output
+*is* an input (same memory, same layout), in which case both use one pointer and one
+scope.
 
 Loop structures (``Signature.kind``):
 
