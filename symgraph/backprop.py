@@ -59,18 +59,18 @@ def backprop(seeds: dict[Variable, Variable], wrt: Sequence[Variable],
         return total.get(id(v))
 
     for node in reversed(nodes):
-        if not any(id(i) in reach and id(i) not in stop for i in node.inputs):
+        wanted = [id(i) in reach and id(i) not in stop for i in node.inputs]
+        if not any(wanted):
             continue
         out_grads = [summed(o) for o in node.outputs]
         if all(g is None for g in out_grads):
             continue
-        in_grads = node.op.grad(list(node.inputs), list(node.outputs), out_grads)
+        in_grads = node.op.grad_of(list(node.inputs), list(node.outputs), out_grads, wanted)
         if len(in_grads) != len(node.inputs):
             raise RuntimeError(f"{node.op}.grad returned {len(in_grads)} gradients for "
                                f"{len(node.inputs)} inputs")
-        for inp, g in zip(node.inputs, in_grads):
-            if g is None or id(inp) not in reach or id(inp) in stop \
-                    or inp.dtype not in FLOATS:
+        for inp, g, w in zip(node.inputs, in_grads, wanted):
+            if g is None or not w or inp.dtype not in FLOATS:
                 continue
             g = as_tensor(g)
             if g.ndim != inp.ndim:

@@ -217,6 +217,14 @@ class Op:
         no gradient flows to that input (integer inputs, indices)."""
         raise NotImplementedError(f"{self} has no gradient")
 
+    def grad_of(self, inputs: list[Variable], outputs: list[Variable],
+                output_grads: list[Variable | None],
+                wanted: Sequence[bool]) -> list[Variable | None]:
+        """:meth:`grad`, told which inputs' gradients are wanted (``wanted[i]``: some
+        variable being differentiated depends on input ``i``): an op may leave the
+        others out (None) instead of building graph that nothing uses."""
+        return self.grad(inputs, outputs, output_grads)
+
     def __call__(self, *inputs):
         node = self.make_node(*(i if isinstance(i, Variable) else self.lift(i)
                                 for i in inputs))

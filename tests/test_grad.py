@@ -297,3 +297,30 @@ def test_a_gradient_has_the_static_1_axes_of_its_variable(backend):
     sg.verify_grad(lambda v: (sg.concatenate([v, v.mean(axis=0, keepdims=True)], axis=0) ** 2)
                    .sum(), [np.arange(6.0).reshape(2, 3)], backend=backend)
     assert sg.grad(cost, m).type.shape == (None, None)
+
+
+
+def test_grad_tells_each_op_which_inputs_it_differentiates():
+    # an op need not build the gradient of a constant or of a shared variable outside wrt
+    # (for an Elemwise, a column sum for a broadcast row that nothing would use)
+    x = sg.dmatrix("x")
+    b = sg.shared(np.arange(3.0), name="b")
+    row = sg.constant(np.array([1.0, 2.0, 3.0]))
+    y = x * row + b
+    seen = []
+    op = y.owner.op
+    original = type(op).grad_of
+
+    def spy(self, inputs, outputs, output_grads, wanted):
+        grads = original(self, inputs, outputs, output_grads, wanted)
+        seen.append((list(wanted), [g is not None for g in grads]))
+        return grads
+    type(op).grad_of = spy
+    try:
+        gx = sg.grad(y.sum(), x)
+        gb = sg.grad(y.sum(), b)
+    finally:
+        type(op).grad_of = original
+    # x's gradient: through the add (not b), then the mul (not the row); b's: the add only
+    assert seen == [([True, False], [True, False])] * 2 + [([False, True], [False, True])]
+    np.testing.assert_array_equal(fn([x], [gx, gb])(np.ones((2, 3)))[1], [2.0, 2.0, 2.0])

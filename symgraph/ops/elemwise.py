@@ -319,6 +319,9 @@ class Elemwise(Op):
         return {"scalar": self.scalar, "_kernels": {}}
 
     def grad(self, inputs, outputs, output_grads):
+        return self.grad_of(inputs, outputs, output_grads, [True] * len(inputs))
+
+    def grad_of(self, inputs, outputs, output_grads, wanted):
         g = output_grads[0]
         if g is None or outputs[0].dtype not in FLOATS:
             return [None] * len(inputs)
@@ -330,8 +333,9 @@ class Elemwise(Op):
             [v if (kind == "select" and k == 0) or compute not in FLOATS else cast(v, compute)
              for k, v in enumerate(inputs)]
         grads = self.scalar.grad(ins, outputs[0], g)
-        return [None if (gi is None or x.dtype not in FLOATS) else
-                sum_to_type(gi, x.type) for x, gi in zip(inputs, grads)]
+        # a constant's gradient would be summed over its broadcast axes for nothing
+        return [None if (gi is None or not w or x.dtype not in FLOATS) else
+                sum_to_type(gi, x.type) for x, gi, w in zip(inputs, grads, wanted)]
 
 
 
