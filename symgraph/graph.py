@@ -324,28 +324,31 @@ def toposort(outputs: Iterable[Variable], inner: bool = False) -> list[Apply]:
     ``inner``, the nodes of every inner graph too (before the node that owns them).
     A graph with a cycle (which no valid graph has) raises RuntimeError."""
     order: list[Apply] = []
-    state: dict[int, bool] = {}          # False: being visited, True: done
+    state: dict[Apply, bool] = {}        # False: being visited, True: done (nodes hash
+    get = state.get                      # by identity)
     stack = [(v.owner, False) for v in reversed(list(outputs)) if v.owner is not None]
+    pop, push = stack.pop, stack.append
     while stack:
-        node, expanded = stack.pop()
+        node, expanded = pop()
         if expanded:
-            state[id(node)] = True
+            state[node] = True
             if inner:
                 for g in node.op.inner_graphs():
                     order += toposort(g.outputs, inner=True)
             order.append(node)
             continue
-        seen = state.get(id(node))
+        seen = get(node)
         if seen:
             continue
         if seen is False:        # reached again from its own inputs
             raise RuntimeError(f"the graph has a cycle through {node}: please report how "
                                "it was built")
-        state[id(node)] = False
-        stack.append((node, True))
+        state[node] = False
+        push((node, True))
         for inp in reversed(node.inputs):
-            if inp.owner is not None and not state.get(id(inp.owner)):
-                stack.append((inp.owner, False))
+            owner = inp.owner
+            if owner is not None and not get(owner):
+                push((owner, False))
     return order
 
 

@@ -261,6 +261,7 @@ class Elemwise(Op):
     def __init__(self, scalar: ScalarOp):
         self.scalar = scalar
         self._kernels: dict[tuple, Kernel] = {}
+        self._types: dict[tuple, TensorType] = {}     # make_node's, by input types
 
     @property
     def name(self) -> str:
@@ -270,6 +271,18 @@ class Elemwise(Op):
         return self.scalar.name
 
     def make_node(self, *inputs: Variable) -> Apply:
+        # a graph applies few ops to few types, and a long one makes many nodes: the
+        # output type is worked out once per op and input types (grad and the rewrites
+        # make as many nodes again)
+        key = tuple([(i.type.dtype, i.type.shape) for i in inputs])
+        out = self._types.get(key)
+        if out is None:
+            out = self._output_type(inputs)
+            if len(self._types) < 1024:
+                self._types[key] = out
+        return Apply(self, inputs, [out()])
+
+    def _output_type(self, inputs: Sequence[Variable]) -> TensorType:
         s = self.scalar
         if len(inputs) != s.nin:
             raise TypeError(f"{s.name} takes {s.nin} inputs, got {len(inputs)}")
@@ -291,7 +304,7 @@ class Elemwise(Op):
                 shape.append(1)
             else:
                 shape.append(None)
-        return Apply(self, inputs, [TensorType(out_dtype, shape)()])
+        return TensorType(out_dtype, shape)
 
     def kernel(self, in_dtypes: tuple[str, ...], ndim: int) -> Kernel:
         """The one-op kernel computing this node (cached per signature)."""
@@ -316,7 +329,7 @@ class Elemwise(Op):
         return self.as_kernel(node).lower(node)
 
     def __getstate__(self):
-        return {"scalar": self.scalar, "_kernels": {}}
+        return {"scalar": self.scalar, "_kernels": {}, "_types": {}}
 
     def grad(self, inputs, outputs, output_grads):
         return self.grad_of(inputs, outputs, output_grads, [True] * len(inputs))
