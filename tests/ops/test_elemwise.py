@@ -535,3 +535,18 @@ def test_a_python_scalar_written_many_times_is_one_constant():
     for _ in range(2):
         with pytest.raises(OverflowError):
             i8 + 300
+
+
+def test_output_types_worked_out_once_still_check_every_node():
+    # make_node keeps the output type per op and input types: each node still gets
+    # fresh variables, and inputs that do not broadcast fail every time
+    a, b = sg.TensorType("float32", (3, None))("a"), sg.TensorType("float64", (1, 4))("b")
+    first, second = a + b, a + b
+    assert first is not second and first.type == second.type
+    assert first.type.dtype == "float64" and first.type.shape == (3, 4)
+    c = sg.TensorType("float32", (2, 5))("c")
+    for _ in range(2):
+        with pytest.raises(ValueError, match="shapes do not broadcast on axis 0"):
+            a + c
+    with pytest.raises(TypeError, match="one rank"):
+        first.owner.op.make_node(a, sg.fvector("v"))
