@@ -83,7 +83,8 @@ def weight(k: Kernel) -> int:
     :func:`jit.partition` balances the modules by. Fitted to kernels compiled alone on
     the 2-core VM: the MLP step's (10-48 ms each: a softmax's row reductions cost four
     times a two-op update, which the body's length alone had as equal), and a long
-    chain's (15 inlined tanh cost 51 ms, 85 called out of line 71 ms with 200 ops more)."""
+    chain's (15 inlined tanh cost 51 ms, 85 called out of line 71 ms with 200 ops more;
+    since ``scalar.OUTLINE_MIN`` is 5, 15 are out of line too)."""
     n = scalar.vmath_sites(k)
     first, more = TRANSCENDENTAL_WEIGHT
     each = more if n > scalar.OUTLINE_MIN else first
