@@ -329,7 +329,10 @@ class Elemwise(Op):
         return self.as_kernel(node).lower(node)
 
     def __getstate__(self):
-        return {"scalar": self.scalar, "_kernels": {}, "_types": {}}
+        return {"scalar": self.scalar}
+
+    def __setstate__(self, state):      # (the tables start empty, whatever pickled them)
+        self.__dict__.update(state, _kernels={}, _types={})
 
     def grad(self, inputs, outputs, output_grads):
         return self.grad_of(inputs, outputs, output_grads, [True] * len(inputs))

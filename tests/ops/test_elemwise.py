@@ -550,3 +550,16 @@ def test_output_types_worked_out_once_still_check_every_node():
             a + c
     with pytest.raises(TypeError, match="one rank"):
         first.owner.op.make_node(a, sg.fvector("v"))
+
+
+def test_an_unpickled_elemwise_starts_with_empty_tables():
+    # its kernels and output types are worked out again, also for a state pickled before
+    # the type table existed
+    import pickle
+    x = sg.dvector("x")
+    op = (x * 2).owner.op
+    again = pickle.loads(pickle.dumps(op))
+    assert again == op and again._types == {} and again._kernels == {}
+    old = type(op).__new__(type(op))
+    old.__setstate__({"scalar": op.scalar, "_kernels": {}})
+    assert old.make_node(x, x).outputs[0].type == (x * 2).type
