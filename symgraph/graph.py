@@ -324,8 +324,8 @@ def toposort(outputs: Iterable[Variable], inner: bool = False) -> list[Apply]:
     ``inner``, the nodes of every inner graph too (before the node that owns them).
     A graph with a cycle (which no valid graph has) raises RuntimeError."""
     order: list[Apply] = []
-    state: dict[Apply, bool] = {}        # False: being visited, True: done (nodes hash
-    get = state.get                      # by identity)
+    state: dict[Apply, bool] = {}        # by node (identity): False visiting, True done
+    get = state.get
     stack = [(v.owner, False) for v in reversed(list(outputs)) if v.owner is not None]
     pop, push = stack.pop, stack.append
     while stack:

@@ -349,7 +349,8 @@ class Elemwise(Op):
             [v if (kind == "select" and k == 0) or compute not in FLOATS else cast(v, compute)
              for k, v in enumerate(inputs)]
         grads = self.scalar.grad(ins, outputs[0], g)
-        # a constant's gradient would be summed over its broadcast axes for nothing
+        # an input nothing differentiates through (a constant, a shared variable outside
+        # wrt) would get a sum over its broadcast axes for nothing
         return [None if (gi is None or not w or x.dtype not in FLOATS) else
                 sum_to_type(gi, x.type) for x, gi, w in zip(inputs, grads, wanted)]
 
